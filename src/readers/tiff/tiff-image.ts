@@ -1,0 +1,119 @@
+import type { ByteSource } from '../../io/byte-source.ts';
+import type { TileCache } from '../../io/tile-cache.ts';
+import { CorruptSlideError, LaminaError, CancelledError } from '../../errors.ts';
+import { checkCompression, decodeBlock, compressionName } from '../../codecs/registry.ts';
+import type { RgbImage } from '../types.ts';
+import type { TiffIfd } from './tiff-directory.ts';
+
+/** Tiles decoded at once for one region: enough to keep libuv's 4 threads busy, bounded in memory. */
+const PARALLEL_TILES = 6;
+
+/**
+ * One TIFF image (a pyramid level or an associated image) read block by block — tiles, or strips as
+ * full-width blocks — through the shared tile cache.
+ */
+export class TiffImage {
+  readonly compression: string;
+
+  constructor(
+    private readonly source: ByteSource,
+    readonly ifd: TiffIfd,
+    /** 'level 2', 'label', … for messages. */
+    readonly label: string,
+    private readonly cache: TileCache,
+    private readonly cacheKey: string,
+  ) {
+    checkCompression(ifd.compression, `${source.name}: ${label}`);
+    this.compression = compressionName(ifd.compression);
+  }
+
+  get width(): number { return this.ifd.width; }
+  get height(): number { return this.ifd.height; }
+
+  /** Decoded block `(bx, by)`, or null when the file leaves it out (reads as white). */
+  readBlock(bx: number, by: number): Promise<RgbImage | null> {
+    const ifd = this.ifd;
+    const index = by * ifd.blocksAcross + bx;
+    const key = `${this.cacheKey}/${index}`;
+    const hit = this.cache.get(key);
+    if (hit) return Promise.resolve(hit);
+    return this.loadBlock(index, bx, by).then((img) => img);
+  }
+
+  private async loadBlock(index: number, bx: number, by: number): Promise<RgbImage | null> {
+    const ifd = this.ifd;
+    const where = `${this.source.name}: ${this.label} ${ifd.isTiled ? 'tile' : 'strip'} (${bx}, ${by})`;
+    const loc = await ifd.blocks.location(index);
+    if (loc.length === 0) return null;
+    return this.cache.getOrLoad(`${this.cacheKey}/${index}`, async () => {
+      const data = await this.source.read(loc.offset, loc.length);
+      try {
+        return await decodeBlock(data, {
+          name: where,
+          width: ifd.blockWidth,
+          height: ifd.isTiled ? ifd.blockHeight : Math.min(ifd.blockHeight, ifd.height - by * ifd.blockHeight),
+          compression: ifd.compression,
+          photometric: ifd.photometric,
+          samplesPerPixel: ifd.samplesPerPixel,
+          bitsPerSample: ifd.bitsPerSample,
+          planarConfiguration: ifd.planarConfiguration,
+          predictor: ifd.predictor,
+          sampleFormat: ifd.sampleFormat,
+          jpegTables: ifd.jpegTables,
+        });
+      } catch (err) {
+        if (err instanceof LaminaError) throw err;
+        throw new CorruptSlideError(`${where}: cannot decode: ${(err as Error).message}`, { cause: err });
+      }
+    });
+  }
+
+  /**
+   * Paints the image's pixels in `[x, x+w) × [y, y+h)` (image coordinates, may extend past the
+   * image) into `out`, a white `w × h` RGB buffer. Each block is decoded once and its rows copied.
+   */
+  async paint(x: number, y: number, w: number, h: number, out: Buffer, signal?: AbortSignal): Promise<void> {
+    const ifd = this.ifd;
+    const x0 = Math.max(0, x), y0 = Math.max(0, y);
+    const x1 = Math.min(ifd.width, x + w), y1 = Math.min(ifd.height, y + h);
+    if (x0 >= x1 || y0 >= y1) return;
+    const bw = ifd.blockWidth, bh = ifd.blockHeight;
+    const bx0 = Math.floor(x0 / bw), bx1 = Math.floor((x1 - 1) / bw);
+    const by0 = Math.floor(y0 / bh), by1 = Math.floor((y1 - 1) / bh);
+    const across = bx1 - bx0 + 1;
+    const total = across * (by1 - by0 + 1);
+    let next = 0;
+    const worker = async () => {
+      while (next < total) {
+        if (signal?.aborted) throw new CancelledError('region read cancelled');
+        const i = next++;
+        const bx = bx0 + (i % across), by = by0 + Math.floor(i / across);
+        const block = await this.readBlock(bx, by);
+        if (block) copyBlock(block, bx * bw, by * bh, x0, y0, x1, y1, x, y, w, out);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_TILES, total) }, worker));
+  }
+}
+
+/**
+ * Copies the part of `block` (placed at image position bxPx, byPx) that falls inside the clip
+ * rectangle [x0, x1) × [y0, y1) into `out` (a region of width `w` whose top-left is image (x, y)).
+ * A decoded block smaller than the grid cell (a short last strip) copies what it has.
+ */
+function copyBlock(block: RgbImage, bxPx: number, byPx: number, x0: number, y0: number, x1: number, y1: number, x: number, y: number, w: number, out: Buffer): void {
+  const cx0 = Math.max(x0, bxPx), cx1 = Math.min(x1, bxPx + block.width);
+  const cy0 = Math.max(y0, byPx), cy1 = Math.min(y1, byPx + block.height);
+  if (cx0 >= cx1 || cy0 >= cy1) return;
+  const rowBytes = (cx1 - cx0) * 3;
+  const src = block.data;
+  if (cx0 === bxPx && cx1 - cx0 === block.width && cx0 === x && cx1 - cx0 === w) {
+    // whole rows on both sides: one contiguous copy (grid-aligned reads of tile width)
+    src.copy(out, ((cy0 - y) * w) * 3, (cy0 - byPx) * block.width * 3, (cy1 - byPx) * block.width * 3);
+    return;
+  }
+  for (let row = cy0; row < cy1; row++) {
+    const s = ((row - byPx) * block.width + (cx0 - bxPx)) * 3;
+    src.copy(out, ((row - y) * w + (cx0 - x)) * 3, s, s + rowBytes);
+  }
+}
