@@ -9,6 +9,8 @@ export interface Command {
 
 // Lazy, so `lamina info` never loads onnxruntime or Dawn.
 const commands: Record<string, () => Promise<{ command: Command }>> = {
+  info: () => import('./commands/info.ts'),
+  region: () => import('./commands/region.ts'),
 };
 
 export async function main(argv: string[]): Promise<number> {
