@@ -1,0 +1,99 @@
+/**
+ * Writes a timm-style ViT as ONNX: Conv patch embedding, class and register tokens, position
+ * embeddings, pre-norm blocks (LayerNormalization, opset 17), attention as ONNX Runtime's fused
+ * `com.microsoft.MultiHeadAttention` (its flash-attention path), exact (erf) `com.microsoft.Gelu`,
+ * optional layer scale and a final LayerNorm. Input `pixels` [B,3,H,W]; outputs `embedding` [B,D]
+ * (class token after the final norm) and `tokens` [B,N,D] (patch tokens, row-major grid).
+ */
+import { GraphBuilder } from './onnx-graph.ts';
+import { checkVitWeights, patchTokenCount, type VitConfig, type VitWeights } from './vit-config.ts';
+
+/** Tensor names of the generated graph; a manifest for it uses these. */
+export const VIT_ONNX_NAMES = { input: 'pixels', embedding: 'embedding', tokens: 'tokens' } as const;
+
+export interface BuildVitOnnxOptions {
+  /** Initializer storage; float16 halves the file, compute stays float32. @defaultValue 'float32' */
+  weightType?: 'float32' | 'float16';
+  /** Model name written into the ONNX metadata. */
+  name?: string;
+  /** Extra ONNX metadata_props (e.g. `lamina.trained`). */
+  metadata?: Record<string, string>;
+}
+
+/**
+ * Builds the ONNX bytes for `weights` (timm names, checked against `config`).
+ * @example const bytes = buildVitOnnx(config, randomVitWeights(config, 0), { weightType: 'float16' });
+ */
+export function buildVitOnnx(config: VitConfig, weights: VitWeights, options: BuildVitOnnxOptions = {}): Uint8Array {
+  checkVitWeights(weights, config);
+  const storage = options.weightType ?? 'float32';
+  const g = new GraphBuilder();
+  const { dim: d, patchSize: p, inputSize: s } = config;
+  const n = patchTokenCount(config);
+  const prefix = 1 + config.numRegisterTokens;
+  const w = (name: string) => {
+    const t = weights.get(name)!;
+    return g.floatInit(name, t.shape, t.data, storage);
+  };
+  // timm Linear weights are [out, in]; MatMul wants [in, out].
+  const linearT = (name: string) => {
+    const t = weights.get(name)!;
+    const [out, inp] = t.shape as [number, number];
+    const tr = new Float32Array(t.data.length);
+    for (let o = 0; o < out; o++) for (let i = 0; i < inp; i++) tr[i * out + o] = t.data[o * inp + i]!;
+    return g.floatInit(`${name}.T`, [inp, out], tr, storage);
+  };
+  const linear = (x: string, base: string, hasBias = true) => {
+    const y = g.op('MatMul', [x, linearT(`${base}.weight`)], {}, { name: `${base}.matmul` });
+    return hasBias ? g.op('Add', [y, w(`${base}.bias`)], {}, { name: `${base}.add` }) : y;
+  };
+  const layerNorm = (x: string, base: string) =>
+    g.op('LayerNormalization', [x, w(`${base}.weight`), w(`${base}.bias`)], { axis: -1, epsilon: { float: config.layerNormEps } }, { name: base });
+
+  const pixels = g.input(VIT_ONNX_NAMES.input, ['batch', 3, s, s]);
+  // Patch embedding: [B,D,h,w] → [B,D,N] → [B,N,D].
+  const conv = g.op('Conv', [pixels, w('patch_embed.proj.weight'), w('patch_embed.proj.bias')],
+    { kernel_shape: [p, p], strides: [p, p] }, { name: 'patch_embed.proj' });
+  const flat = g.op('Reshape', [conv, g.int64Init('shape_bdn', [0, d, -1])]);
+  let patches = g.op('Transpose', [flat], { perm: [0, 2, 1] });
+  const pos = w('pos_embed');
+  if (!config.posEmbedIncludesPrefix) patches = g.op('Add', [patches, pos], {}, { name: 'pos_embed.add' });
+  // Prefix tokens broadcast to the batch: Expand to [B, k, D].
+  const batch = g.op('Shape', [pixels], { start: 0, end: 1 });
+  const expand = (param: string, count: number) =>
+    g.op('Expand', [w(param), g.op('Concat', [batch, g.int64Init(`${param}.tail`, [count, d])], { axis: 0 })], {}, { name: `${param}.expand` });
+  const parts = [expand('cls_token', 1)];
+  if (config.numRegisterTokens > 0) parts.push(expand('reg_token', config.numRegisterTokens));
+  let x = g.op('Concat', [...parts, patches], { axis: 1 }, { name: 'tokens.concat' });
+  if (config.posEmbedIncludesPrefix) x = g.op('Add', [x, pos], {}, { name: 'pos_embed.add' });
+
+  const split = g.int64Init('qkv_split', [d, d, d]);
+  for (let b = 0; b < config.depth; b++) {
+    const pre = `blocks.${b}`;
+    const h1 = layerNorm(x, `${pre}.norm1`);
+    const qkv = linear(h1, `${pre}.attn.qkv`, config.qkvBias);
+    const q = `${pre}.q`, k = `${pre}.k`, v = `${pre}.v`;
+    g.op('Split', [qkv, split], { axis: -1 }, { name: `${pre}.attn.split`, outputs: [q, k, v] });
+    const att = g.op('MultiHeadAttention', [q, k, v], { num_heads: config.numHeads }, { domain: 'com.microsoft', name: `${pre}.attn.mha` });
+    let a = linear(att, `${pre}.attn.proj`);
+    if (config.layerScale) a = g.op('Mul', [a, w(`${pre}.ls1.gamma`)], {}, { name: `${pre}.ls1` });
+    x = g.op('Add', [x, a], {}, { name: `${pre}.residual1` });
+    const h2 = layerNorm(x, `${pre}.norm2`);
+    const f1 = linear(h2, `${pre}.mlp.fc1`);
+    const act = g.op('Gelu', [f1], {}, { domain: 'com.microsoft', name: `${pre}.mlp.gelu` });
+    let m = linear(act, `${pre}.mlp.fc2`);
+    if (config.layerScale) m = g.op('Mul', [m, w(`${pre}.ls2.gamma`)], {}, { name: `${pre}.ls2` });
+    x = g.op('Add', [x, m], {}, { name: `${pre}.residual2` });
+  }
+  const normed = layerNorm(x, 'norm');
+  g.op('Gather', [normed, g.int64Init('cls_index', [0])], { axis: 1 }, { output: 'cls_gathered' });
+  g.op('Squeeze', ['cls_gathered', g.int64Init('axis1', [1])], {}, { output: VIT_ONNX_NAMES.embedding });
+  g.op('Slice', [normed, g.int64Init('tok_start', [prefix]), g.int64Init('tok_end', [prefix + n]), g.int64Init('tok_axis', [1])],
+    {}, { output: VIT_ONNX_NAMES.tokens });
+  g.output(VIT_ONNX_NAMES.embedding, ['batch', d]);
+  g.output(VIT_ONNX_NAMES.tokens, ['batch', n, d]);
+  return g.encode(options.name ?? 'vit', {
+    'lamina.architecture': 'vit', ...(options.name ? { 'lamina.name': options.name } : {}), ...options.metadata,
+  });
+}
+
