@@ -65,7 +65,7 @@ export async function readEntryTable(source: ByteSource, header: TiffHeader, ifd
   const entrySize = bigTiff ? 20 : 12;
   const inlineSize = bigTiff ? 8 : 4;
   if (!Number.isSafeInteger(ifdOffset) || ifdOffset < 8 || ifdOffset + countSize > source.size) {
-    throw new CorruptSlideError(`${source.name}: IFD offset ${ifdOffset} lies outside the file (${source.size} bytes)`);
+    throw new CorruptSlideError(`${source.name}: IFD offset ${ifdOffset} lies outside the file (${source.size} bytes); is the file truncated?`);
   }
   const count = readUint(await source.read(ifdOffset, countSize), 0, countSize, le);
   if (count === 0 || count > MAX_ENTRIES) throw new CorruptSlideError(`${source.name}: IFD at ${ifdOffset} claims ${count} entries (expected 1..${MAX_ENTRIES})`);
