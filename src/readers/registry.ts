@@ -7,6 +7,7 @@ import { aperio } from './aperio.ts';
 import { omeTiff } from './ome-tiff.ts';
 import { genericTiff } from './generic-tiff.ts';
 import { ndpi } from './ndpi/ndpi.ts';
+import { dicom } from './dicom/dicom.ts';
 
 /** Bytes of the file head every `detect` sees. */
 const HEAD_BYTES = 64 * 1024;
@@ -21,6 +22,7 @@ export const formats: SlideFormat[] = [
   aperio,
   omeTiff,
   ndpi,
+  dicom,
   genericTiff,
 ];
 
