@@ -1,0 +1,125 @@
+/**
+ * The per-batch stage (a queue's child job): read a range of planned tiles, embed them, and — when
+ * a reference bank is used with the kNN scorer — score them. In-slide scoring needs every tile's
+ * embedding first, so without a bank the raw scores are left to `finishAnalysis`.
+ *
+ * A batch output has a stable binary form (`encodeBatchOutput`) so a worker can write it
+ * atomically under a key derived from (analysis, start) and a retried batch overwrites, never
+ * duplicates.
+ */
+import type { Slide } from '../readers/types.ts';
+import type { AnalysisParams } from '../../pipelines/anomaly.ts';
+import { CorruptSlideError, LaminaError, UnprocessableError } from '../errors.ts';
+import type { TilePlan } from '../tiling/tile-plan.ts';
+import { readTiles } from '../tiling/tile-reader.ts';
+import { knnScores } from '../scoring/knn.ts';
+import type { ReferenceBank } from '../scoring/bank.ts';
+import type { TileEmbedder } from './embedder.ts';
+import { throwIfAborted, type Stage } from './stage.ts';
+
+/** A half-open range of `plan.tiles` indices. JSON. */
+export interface TileRange {
+  start: number;
+  end: number;
+}
+
+/** Input of `processBatch`. */
+export interface BatchInput {
+  slide: Slide;
+  plan: TilePlan;
+  range: TileRange;
+  embedder: TileEmbedder;
+  /** The loaded reference bank, when the analysis has one. */
+  bank: ReferenceBank | null;
+}
+
+/** Output of `processBatch`: embeddings (`count × dim`) and raw scores when already known. */
+export interface BatchOutput {
+  start: number;
+  count: number;
+  dim: number;
+  embeddings: Float32Array;
+  /** Raw kNN distances to the bank; null when scoring happens in `finishAnalysis`. */
+  rawScores: Float64Array | null;
+}
+
+/**
+ * Splits a plan into batch ranges of `batchSize` tiles, in plan (read) order.
+ * @example batchRanges(plan, 32) // [{start: 0, end: 32}, …]
+ */
+export function batchRanges(plan: TilePlan, batchSize: number): TileRange[] {
+  const ranges: TileRange[] = [];
+  for (let start = 0; start < plan.tiles.length; start += batchSize) {
+    ranges.push({ start, end: Math.min(plan.tiles.length, start + batchSize) });
+  }
+  return ranges;
+}
+
+/** True when batches score against the bank themselves (kNN scorer with a bank). */
+export function scoresInBatch(params: AnalysisParams, bank: ReferenceBank | null): boolean {
+  return bank !== null && params.scorer !== 'mahalanobis';
+}
+
+/** Stage: encode (and, with a bank, score) one range of tiles. */
+export const processBatch: Stage<BatchInput, BatchOutput, AnalysisParams> = async (input, params, ctx) => {
+  const { slide, plan, range, embedder, bank } = input;
+  if (!(range.start >= 0 && range.end <= plan.tiles.length && range.start < range.end)) {
+    throw new UnprocessableError(`tile range ${range.start}..${range.end} is outside the plan's ${plan.tiles.length} tiles`);
+  }
+  throwIfAborted(ctx.signal, 'batch');
+  const tiles = plan.tiles.slice(range.start, range.end);
+  let images;
+  try {
+    images = await readTiles(slide, plan, tiles, ctx.signal);
+  } catch (err) {
+    if (err instanceof LaminaError) throw err;
+    const t = tiles[0]!;
+    throw new CorruptSlideError(`${slide.name}: reading tiles from level-0 (${t.x}, ${t.y}) at level ${plan.levelIndex} failed: ${(err as Error).message}`, { cause: err });
+  }
+  throwIfAborted(ctx.signal, 'batch');
+  const embeddings = await embedder.embed(images, ctx.signal);
+  const dim = embedder.model.embeddingSize;
+  if (embeddings.length !== tiles.length * dim) {
+    throw new UnprocessableError(`encoder '${embedder.model.name}' returned ${embeddings.length} values for ${tiles.length} tiles of ${dim}`);
+  }
+  const rawScores = scoresInBatch(params, bank) ? knnScores(bank!, embeddings, tiles.length, params.k) : null;
+  return { start: range.start, count: tiles.length, dim, embeddings, rawScores };
+};
+
+const BATCH_MAGIC = 'LMNBATC1';
+
+/**
+ * Binary form of a batch output: magic, u32 start, u32 count, u32 dim, u32 hasScores, then
+ * count × dim float32 LE, then (if scores) count float64 LE.
+ */
+export function encodeBatchOutput(out: BatchOutput): Buffer {
+  const head = Buffer.alloc(24);
+  head.write(BATCH_MAGIC, 0, 'ascii');
+  head.writeUInt32LE(out.start, 8);
+  head.writeUInt32LE(out.count, 12);
+  head.writeUInt32LE(out.dim, 16);
+  head.writeUInt32LE(out.rawScores ? 1 : 0, 20);
+  const emb = Buffer.from(out.embeddings.buffer, out.embeddings.byteOffset, out.embeddings.byteLength);
+  const parts: Buffer[] = [head, Buffer.from(emb)];
+  if (out.rawScores) parts.push(Buffer.from(out.rawScores.buffer, out.rawScores.byteOffset, out.rawScores.byteLength));
+  return Buffer.concat(parts);
+}
+
+/** Parses `encodeBatchOutput`'s bytes, checking every size. */
+export function decodeBatchOutput(bytes: Buffer): BatchOutput {
+  if (bytes.length < 24 || bytes.toString('ascii', 0, 8) !== BATCH_MAGIC) throw new UnprocessableError('not a Lamina batch output');
+  const start = bytes.readUInt32LE(8);
+  const count = bytes.readUInt32LE(12);
+  const dim = bytes.readUInt32LE(16);
+  const hasScores = bytes.readUInt32LE(20) === 1;
+  const expected = 24 + count * dim * 4 + (hasScores ? count * 8 : 0);
+  if (bytes.length !== expected) throw new UnprocessableError(`batch output is ${bytes.length} bytes, expected ${expected}`);
+  const embeddings = new Float32Array(count * dim);
+  Buffer.from(embeddings.buffer).set(bytes.subarray(24, 24 + count * dim * 4));
+  let rawScores: Float64Array | null = null;
+  if (hasScores) {
+    rawScores = new Float64Array(count);
+    Buffer.from(rawScores.buffer).set(bytes.subarray(24 + count * dim * 4));
+  }
+  return { start, count, dim, embeddings, rawScores };
+}

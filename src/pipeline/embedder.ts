@@ -1,0 +1,26 @@
+/**
+ * The pipeline's view of an encoder: RGB tiles in, one embedding per tile out. Wraps the
+ * `Encoder` of src/encoder (NCHW float input) with its sharp pre-processing, so stages never see
+ * tensors.
+ */
+import type { RgbImage } from '../readers/types.ts';
+
+/** What results and banks record about the model. */
+export interface ModelInfo {
+  name: string;
+  /** False for the built-in fixed-seed encoders (random features). */
+  trained: boolean;
+  embeddingSize: number;
+  /** Input side in pixels and expected µm/px, from the manifest. */
+  inputSize: number;
+  mpp: number | null;
+}
+
+/** RGB tiles → embeddings (`n × embeddingSize`, row-major). */
+export interface TileEmbedder {
+  readonly model: ModelInfo;
+  /** Execution provider in use. */
+  readonly device: string;
+  embed(tiles: RgbImage[], signal?: AbortSignal): Promise<Float32Array>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,38 @@
+/**
+ * Opens the encoder named by the analysis parameters as a `TileEmbedder`: a built-in model name or
+ * a model path (resolved by src/encoder's `resolveModel`), run by `OrtEncoder` on the requested
+ * execution provider, fed by `preprocessTiles` (sharp resize to the model's input, mean/std).
+ */
+import type { RgbImage } from '../readers/types.ts';
+import { resolveModel } from '../encoder/model-store.ts';
+import { OrtEncoder } from '../encoder/ort-encoder.ts';
+import { preprocessTiles } from '../encoder/preprocess.ts';
+import type { Encoder } from '../encoder/types.ts';
+import type { TileEmbedder } from './embedder.ts';
+
+/**
+ * Opens a model for tile embedding.
+ * @throws NotFoundError for an unknown model, UnprocessableError for a file that is not ONNX or
+ *   does not match its manifest, DeviceError when the engine is not available.
+ * @example const embedder = await openEmbedder('untrained-test-tiny', 'cpu');
+ */
+export async function openEmbedder(model: string, engine: 'cpu' | 'webgpu' | 'cuda', threads = 0): Promise<TileEmbedder> {
+  const location = await resolveModel(model);
+  const encoder = await OrtEncoder.create(location, { device: engine, threads });
+  return encoderEmbedder(encoder);
+}
+
+/** Wraps an `Encoder`: tiles are resized to the model's input size and normalised. */
+export function encoderEmbedder(encoder: Encoder): TileEmbedder {
+  const m = encoder.manifest;
+  return {
+    model: { name: m.name, trained: m.trained, embeddingSize: m.embeddingDim, inputSize: m.inputSize, mpp: m.mpp ?? null },
+    device: encoder.device,
+    async embed(tiles: RgbImage[], signal?: AbortSignal): Promise<Float32Array> {
+      const pixels = await preprocessTiles(tiles, m);
+      const { embeddings } = await encoder.embed(pixels, tiles.length, { signal });
+      return embeddings;
+    },
+    close: () => encoder.close(),
+  };
+}

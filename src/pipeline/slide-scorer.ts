@@ -1,0 +1,139 @@
+/**
+ * Turns all of a slide's embeddings into raw anomaly scores and their calibration, for the four
+ * combinations of scorer and reference:
+ * - `knn-bank`: kNN distance to the reference bank (scored per batch); calibration from the bank.
+ * - `mahalanobis-bank`: Mahalanobis fitted on the bank's embeddings; calibrated on the bank's own distances.
+ * - `mahalanobis` (in-slide, the default without a bank): robust Mahalanobis fitted on an evenly
+ *   spread sample of the slide's embeddings; calibrated on the slide's own scores.
+ * - `knn-self`: kNN distance to a greedy coreset of the slide's sample, a tile never matching itself;
+ *   calibrated on the slide's own scores.
+ */
+import type { AnalysisParams } from '../../pipelines/anomaly.ts';
+import { UnprocessableError } from '../errors.ts';
+import type { ReferenceBank } from '../scoring/bank.ts';
+import { fitCalibration, type Calibration } from '../scoring/calibration.ts';
+import { greedyCoreset } from '../scoring/coreset.ts';
+import { knnScores, type MemoryBank } from '../scoring/knn.ts';
+import { fitMahalanobis, mahalanobisScores } from '../scoring/mahalanobis.ts';
+import type { BatchOutput } from './batch.ts';
+import { throwIfAborted } from './stage.ts';
+
+export type ScorerMethod = 'knn-bank' | 'mahalanobis-bank' | 'mahalanobis' | 'knn-self';
+
+/** What result.json records about scoring. */
+export interface ScorerSummary {
+  method: ScorerMethod;
+  k: number | null;
+  /** Ledoit–Wolf shrinkage of the Mahalanobis covariance. */
+  shrinkage: number | null;
+  /** Embeddings the in-slide scorer was fitted on. */
+  fitSamples: number | null;
+  calibration: Calibration;
+}
+
+/** Which method the parameters select. */
+export function scorerMethod(params: AnalysisParams, hasBank: boolean): ScorerMethod {
+  if (hasBank) return params.scorer === 'mahalanobis' ? 'mahalanobis-bank' : 'knn-bank';
+  return params.scorer === 'knn' ? 'knn-self' : 'mahalanobis';
+}
+
+/** Evenly spread, deterministic tile indices used to fit an in-slide scorer. */
+export function fitSampleIndices(total: number, maxSamples: number): number[] {
+  const n = Math.min(total, maxSamples);
+  return Array.from({ length: n }, (_, j) => Math.floor((j * total) / n));
+}
+
+/**
+ * Raw scores for every tile (plan order) and the calibration.
+ * @param batches re-iterable: read once to fit (in-slide scorers) and once to score.
+ */
+export async function scoreSlide(
+  total: number,
+  batches: () => AsyncIterable<BatchOutput>,
+  bank: ReferenceBank | null,
+  params: AnalysisParams,
+  signal: AbortSignal,
+): Promise<{ raw: Float64Array; summary: ScorerSummary }> {
+  const method = scorerMethod(params, bank !== null);
+  const raw = new Float64Array(total).fill(NaN);
+  const seen = new Uint8Array(total);
+  const mark = (out: BatchOutput) => {
+    if (out.start + out.count > total) throw new UnprocessableError(`batch ${out.start}+${out.count} is outside the plan's ${total} tiles`);
+    for (let i = 0; i < out.count; i++) {
+      if (seen[out.start + i]) throw new UnprocessableError(`tile ${out.start + i} appears in two batch outputs`);
+      seen[out.start + i] = 1;
+    }
+  };
+  const checkComplete = () => {
+    const missing = seen.indexOf(0);
+    if (missing >= 0) throw new UnprocessableError(`tile ${missing} has no batch output (${seen.reduce((a, b) => a + b, 0)} of ${total} present)`);
+  };
+
+  if (method === 'knn-bank') {
+    for await (const out of batches()) {
+      throwIfAborted(signal, 'scoring');
+      mark(out);
+      const scores = out.rawScores ?? knnScores(bank!, out.embeddings, out.count, params.k);
+      raw.set(scores, out.start);
+    }
+    checkComplete();
+    const c = bank!.header.calibration;
+    return { raw, summary: { method, k: params.k, shrinkage: null, fitSamples: null, calibration: { ...c, z: params.calibrationZ } } };
+  }
+
+  if (method === 'mahalanobis-bank') {
+    const model = fitMahalanobis(bank!.data, bank!.count, bank!.dim);
+    const calibration = fitCalibration(mahalanobisScores(model, bank!.data, bank!.count), params.calibrationZ);
+    for await (const out of batches()) {
+      throwIfAborted(signal, 'scoring');
+      mark(out);
+      raw.set(mahalanobisScores(model, out.embeddings, out.count), out.start);
+    }
+    checkComplete();
+    return { raw, summary: { method, k: null, shrinkage: round6(model.shrinkage), fitSamples: model.samples, calibration } };
+  }
+
+  // In-slide: pass 1 gathers the fit sample, pass 2 scores.
+  const sampleIndices = fitSampleIndices(total, params.maxFitSamples);
+  const slot = new Map<number, number>(sampleIndices.map((tile, j) => [tile, j]));
+  let dim = 0;
+  let sample = new Float32Array(0);
+  for await (const out of batches()) {
+    throwIfAborted(signal, 'scoring');
+    mark(out);
+    if (dim === 0) {
+      dim = out.dim;
+      sample = new Float32Array(sampleIndices.length * dim);
+    }
+    for (let i = 0; i < out.count; i++) {
+      const j = slot.get(out.start + i);
+      if (j !== undefined) sample.set(out.embeddings.subarray(i * dim, (i + 1) * dim), j * dim);
+    }
+  }
+  checkComplete();
+  const n = sampleIndices.length;
+  let scoreBatch: (out: BatchOutput) => Float64Array;
+  let summary: Omit<ScorerSummary, 'calibration'>;
+  if (method === 'mahalanobis') {
+    const model = fitMahalanobis(sample, n, dim);
+    scoreBatch = (out) => mahalanobisScores(model, out.embeddings, out.count);
+    summary = { method, k: null, shrinkage: round6(model.shrinkage), fitSamples: n };
+  } else {
+    const size = Math.min(n, params.coresetMax, Math.max(1, Math.ceil(n * params.coresetRatio)));
+    const keep = greedyCoreset(sample, n, dim, size, params.seed);
+    const memory: MemoryBank = { dim, count: keep.length, data: new Float32Array(keep.length * dim) };
+    keep.forEach((j, m) => memory.data.set(sample.subarray(j * dim, (j + 1) * dim), m * dim));
+    const bankSlotOfTile = new Map<number, number>(keep.map((j, m) => [sampleIndices[j]!, m]));
+    scoreBatch = (out) => knnScores(memory, out.embeddings, out.count, params.k, (i) => bankSlotOfTile.get(out.start + i) ?? -1);
+    summary = { method, k: params.k, shrinkage: null, fitSamples: n };
+  }
+  for await (const out of batches()) {
+    throwIfAborted(signal, 'scoring');
+    raw.set(scoreBatch(out), out.start);
+  }
+  return { raw, summary: { ...summary, calibration: fitCalibration(raw, params.calibrationZ) } };
+}
+
+function round6(v: number): number {
+  return Math.round(v * 1e6) / 1e6;
+}
