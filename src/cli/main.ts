@@ -11,6 +11,10 @@ export interface Command {
 const commands: Record<string, () => Promise<{ command: Command }>> = {
   info: () => import('./commands/info.ts'),
   region: () => import('./commands/region.ts'),
+  synth: () => import('./commands/synth.ts'),
+  analyze: () => import('./commands/analyze.ts'),
+  'fit-reference': () => import('./commands/fit-reference.ts'),
+  demo: () => import('./commands/demo.ts'),
 };
 
 export async function main(argv: string[]): Promise<number> {

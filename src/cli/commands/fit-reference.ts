@@ -1,0 +1,44 @@
+import type { Command } from '../main.ts';
+import { parseFlags } from '../args.ts';
+import { analysisFlagOptions, paramsFromFlags } from '../analysis-flags.ts';
+import { cliContext, withInterrupt } from '../analyze-progress.ts';
+import { untrainedNotice } from './analyze.ts';
+import { CancelledError, InvalidParameterError } from '../../errors.ts';
+import { fitReference } from '../../pipeline/fit-reference.ts';
+import { openEmbedder } from '../../pipeline/open-embedder.ts';
+
+const usage =
+  'lamina fit-reference <slides…> --out bank.lmb [--model name|path] [--tile-size 224] [--mpp µm | --level N] ' +
+  '[--min-tissue 0.5] [--coreset-ratio 0.1] [--k 1] [--batch-size 32] [--engine cpu|webgpu|cuda] [--seed 0]';
+
+export const command: Command = {
+  summary: 'Build a reference bank (coreset of normal-tissue embeddings) for kNN anomaly scoring',
+  usage,
+  async run(argv) {
+    const { values, positionals } = parseFlags(argv, { out: { type: 'string' }, ...analysisFlagOptions(['reference', 'scorer', 'threshold', 'min-region-tiles']) }, usage);
+    if (positionals.length === 0) throw new InvalidParameterError(`Expected one or more slide paths\nUsage: ${usage}`);
+    if (!values.out) throw new InvalidParameterError(`Missing required option --out\nUsage: ${usage}`);
+    const params = paramsFromFlags(values);
+    return withInterrupt(async (signal) => {
+      const embedder = await openEmbedder(params.model, params.engine);
+      const ctx = cliContext(signal);
+      try {
+        const notice = untrainedNotice(embedder);
+        if (notice) process.stderr.write(`${notice}\n`);
+        const header = await fitReference(positionals, params, ctx, embedder, values.out as string);
+        ctx.finish();
+        console.log(`reference bank ${values.out}: ${header.count} of ${header.totalEmbeddings} embeddings (size ${header.embeddingSize}, model ${header.model.name}) from ${header.sources.length} slide(s)`);
+        return 0;
+      } catch (err) {
+        ctx.finish();
+        if (err instanceof CancelledError) {
+          process.stderr.write('lamina: fit-reference cancelled; no bank written\n');
+          return 130;
+        }
+        throw err;
+      } finally {
+        await embedder.close();
+      }
+    });
+  },
+};
