@@ -32,6 +32,25 @@ function getDecoder(): Promise<J2KDecoder> {
   return decoderPromise;
 }
 
+/** Most pixels one codestream may declare: the WebAssembly heap grows to fit and never shrinks. */
+const MAX_J2K_PIXELS = 1 << 24;
+
+/**
+ * Reads the SIZ marker segment (ITU-T T.800 A.5.1) that must follow SOC, and refuses a codestream
+ * whose declared size or component count is out of bounds before OpenJPEG allocates for it.
+ */
+export function checkCodestreamSize(data: Buffer, name: string): void {
+  if (data.length < 42 || data.readUInt16BE(0) !== 0xff4f || data.readUInt16BE(2) !== 0xff51) {
+    throw new CorruptSlideError(`${name}: JPEG 2000 data does not start with SOC and SIZ markers`);
+  }
+  const width = data.readUInt32BE(8) - data.readUInt32BE(16);
+  const height = data.readUInt32BE(12) - data.readUInt32BE(20);
+  const components = data.readUInt16BE(40);
+  if (!(width >= 1 && height >= 1 && width * height <= MAX_J2K_PIXELS) || components < 1 || components > 4) {
+    throw new CorruptSlideError(`${name}: JPEG 2000 codestream declares ${width} × ${height} pixels with ${components} components (limit ${MAX_J2K_PIXELS} pixels, 4 components)`);
+  }
+}
+
 /** Full-range YCbCr → RGB (JFIF / ITU-R BT.601), as OpenSlide converts Aperio 33003 tiles. */
 function ycbcrToRgbInPlace(p: Uint8Array): void {
   for (let i = 0; i + 2 < p.length; i += 3) {
@@ -50,6 +69,7 @@ const clamp = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
 export const jp2k: Codec = {
   name: 'jp2k',
   async decode(data, ctx) {
+    checkCodestreamSize(data, ctx.name);
     const decoder = await getDecoder();
     let frame: ReturnType<J2KDecoder['getFrameInfo']>;
     let pixels: Buffer;

@@ -14,7 +14,7 @@ export async function decodeWithSharp(data: Buffer, what: string, name: string):
   try {
     // failOn 'error': libjpeg warnings (a few extraneous bytes, a short last MCU row) are tolerated
     // as OpenSlide tolerates them; real decode errors still throw.
-    const { data: pixels, info } = await sharp(data, { failOn: 'error', limitInputPixels: 1 << 28 })
+    const { data: pixels, info } = await sharp(data, { failOn: 'error', limitInputPixels: 1 << 24 })
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
       .raw()

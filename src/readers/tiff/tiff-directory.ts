@@ -117,8 +117,9 @@ async function describeIfd(source: ByteSource, header: TiffHeader, entries: Map<
   if (isTiled) {
     blockWidth = await num(Tag.TileWidth, 0);
     blockHeight = await num(Tag.TileLength, 0);
-    // TIFF 6.0 requires multiples of 16; we only need them positive and bounded (a tile is decoded whole).
-    if (!(blockWidth >= 1 && blockHeight >= 1 && blockWidth <= 65536 && blockHeight <= 65536 && blockWidth * blockHeight <= 1 << 26)) {
+    // TIFF 6.0 asks for multiples of 16. We accept ≥ 8 (some writers ignore the rule) and bound the
+    // other side in TiffImage; tinier tiles would turn one region read into 10⁴ decodes.
+    if (!(blockWidth >= 8 && blockHeight >= 8 && blockWidth <= 65536 && blockHeight <= 65536)) {
       throw new CorruptSlideError(`${name}: invalid tile size ${blockWidth} × ${blockHeight}`);
     }
   } else {

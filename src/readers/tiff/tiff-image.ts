@@ -5,6 +5,9 @@ import { checkCompression, decodeBlock, compressionName } from '../../codecs/reg
 import type { RgbImage } from '../types.ts';
 import type { TiffIfd } from './tiff-directory.ts';
 
+/** Largest tile or strip decoded in one piece: 16 Mpx (48 MiB of RGB); real tiles are ≤ 4096². */
+export const MAX_BLOCK_PIXELS = 1 << 24;
+
 /** Tiles decoded at once for one region: enough to keep libuv's 4 threads busy, bounded in memory. */
 const PARALLEL_TILES = 6;
 
@@ -24,6 +27,9 @@ export class TiffImage {
     private readonly cacheKey: string,
   ) {
     checkCompression(ifd.compression, `${source.name}: ${label}`);
+    if (ifd.blockWidth * ifd.blockHeight > MAX_BLOCK_PIXELS) {
+      throw new CorruptSlideError(`${source.name}: ${label}: ${ifd.isTiled ? 'tile' : 'strip'} of ${ifd.blockWidth} × ${ifd.blockHeight} pixels is too large to decode at once (limit ${MAX_BLOCK_PIXELS})`);
+    }
     this.compression = compressionName(ifd.compression);
   }
 
@@ -32,12 +38,9 @@ export class TiffImage {
 
   /** Decoded block `(bx, by)`, or null when the file leaves it out (reads as white). */
   readBlock(bx: number, by: number): Promise<RgbImage | null> {
-    const ifd = this.ifd;
-    const index = by * ifd.blocksAcross + bx;
-    const key = `${this.cacheKey}/${index}`;
-    const hit = this.cache.get(key);
-    if (hit) return Promise.resolve(hit);
-    return this.loadBlock(index, bx, by).then((img) => img);
+    const index = by * this.ifd.blocksAcross + bx;
+    const hit = this.cache.get(`${this.cacheKey}/${index}`);
+    return hit ? Promise.resolve(hit) : this.loadBlock(index, bx, by);
   }
 
   private async loadBlock(index: number, bx: number, by: number): Promise<RgbImage | null> {
@@ -83,13 +86,20 @@ export class TiffImage {
     const across = bx1 - bx0 + 1;
     const total = across * (by1 - by0 + 1);
     let next = 0;
+    let failed = false;
     const worker = async () => {
-      while (next < total) {
+      // stop handing out tiles once one has failed: the read is lost and the slide is now failed
+      while (next < total && !failed) {
         if (signal?.aborted) throw new CancelledError('region read cancelled');
         const i = next++;
         const bx = bx0 + (i % across), by = by0 + Math.floor(i / across);
-        const block = await this.readBlock(bx, by);
-        if (block) copyBlock(block, bx * bw, by * bh, x0, y0, x1, y1, x, y, w, out);
+        try {
+          const block = await this.readBlock(bx, by);
+          if (block) copyBlock(block, bx * bw, by * bh, x0, y0, x1, y1, x, y, w, out);
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
       }
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL_TILES, total) }, worker));
