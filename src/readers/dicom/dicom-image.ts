@@ -54,7 +54,7 @@ export class DicomImage {
     this.tilesAcross = Math.ceil(this.width / this.tileWidth);
     this.tilesDown = Math.ceil(this.height / this.tileHeight);
     const tiles = this.tilesAcross * this.tilesDown;
-    if (tiles > 50_000_000) throw new CorruptSlideError(`${inst.name}: ${tiles} tiles in the total pixel matrix`);
+    if (tiles > 10_000_000) throw new CorruptSlideError(`${inst.name}: ${tiles} tiles in the total pixel matrix`);
     this.frames = new FrameIndex(inst);
     this.grid = new Int32Array(tiles).fill(-1);
     if (inst.positions && inst.organization !== 'TILED_FULL') {

@@ -162,15 +162,19 @@ export class JpegStrip {
     const offsets = await this.starts!.range(lo, hi);
     const at = (i: number) => offsets[i - lo]!;
     const runs: IntervalRun[] = [];
-    // Full-width blocks are one contiguous byte range in the file: read it once.
-    const whole = col0 === 0 && col1 === L.tilesAcross ? await this.readBytes(at(lo), at(hi) - 2 - at(lo)) : null;
+    // Each run is read with the 2 bytes before it, so the RST marker that precedes its first
+    // interval is checked too. Full-width blocks are one contiguous byte range: read it once.
+    const lead = (i: number) => (i > 0 ? 2 : 0);
+    const wholeStart = at(lo) - lead(lo);
+    const whole = col0 === 0 && col1 === L.tilesAcross ? await this.readBytes(wholeStart, at(hi) - 2 - wholeStart) : null;
     for (const { first, end } of spans) {
-      const start = at(first);
+      const start = at(first) - lead(first);
       const length = at(end) - 2 - start;
-      const data = whole ? whole.subarray(start - at(lo), start - at(lo) + length) : await this.readBytes(start, length);
+      const data = whole ? whole.subarray(start - wholeStart, start - wholeStart + length) : await this.readBytes(start, length);
       const innerStarts = [];
       for (let i = first + 1; i < end; i++) innerStarts.push(at(i) - start);
-      const run = { data, innerStarts };
+      if (first > 0) checkRun({ data, innerStarts: [2] }, first - 1, this.what);
+      const run = { data: data.subarray(lead(first)), innerStarts: innerStarts.map((v) => v - lead(first)) };
       checkRun(run, first, this.what);
       runs.push(run);
     }

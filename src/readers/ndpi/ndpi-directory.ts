@@ -57,12 +57,13 @@ export interface NdpiIfd {
 /** Reads every IFD of an NDPI file. Throws CorruptSlideError on loops, bad offsets or huge counts. */
 export async function readNdpiDirectories(source: ByteSource): Promise<NdpiIfd[]> {
   if (source.size < 16) throw new CorruptSlideError(`${source.name}: file too short for a TIFF header (${source.size} bytes)`);
-  const header = await source.read(0, 8);
+  const header = await source.read(0, 12);
   if (header.toString('latin1', 0, 4) !== 'II*\0') {
     throw new UnsupportedSlideError(`${source.name}: not a little-endian classic TIFF (NDPI files are)`);
   }
   const wide = source.size > FOUR_GIB;
-  let offset = header.readUInt32LE(4);
+  // NDPI's header pointer is 8 bytes too (bytes 8–11 are zero below 4 GiB)
+  let offset = header.readUInt32LE(4) + (wide ? header.readUInt32LE(8) * FOUR_GIB : 0);
   const seen = new Set<number>();
   const ifds: NdpiIfd[] = [];
   while (offset !== 0) {
