@@ -93,7 +93,7 @@ export function buildVitOnnx(config: VitConfig, weights: VitWeights, options: Bu
   g.output(VIT_ONNX_NAMES.embedding, ['batch', d]);
   g.output(VIT_ONNX_NAMES.tokens, ['batch', n, d]);
   return g.encode(options.name ?? 'vit', {
-    'lamina.architecture': 'vit', ...(options.name ? { 'lamina.name': options.name } : {}), ...options.metadata,
+    'lamina.architecture': 'vit', 'lamina.vitConfig': JSON.stringify(config), ...(options.name ? { 'lamina.name': options.name } : {}), ...options.metadata,
   });
 }
 
