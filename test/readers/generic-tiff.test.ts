@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
+import sharp, { type TiffOptions } from 'sharp';
 import { MemorySource } from '../../src/io/byte-source.ts';
 import { openSlideSource } from '../../src/readers/registry.ts';
 
@@ -15,7 +15,7 @@ async function truth(): Promise<Buffer> {
   return sharp(he).extract({ left: 40, top: 60, width: W, height: H }).removeAlpha().raw().toBuffer();
 }
 
-async function encode(options: sharp.TiffOptions): Promise<Buffer> {
+async function encode(options: TiffOptions): Promise<Buffer> {
   return sharp(await truth(), { raw: { width: W, height: H, channels: 3 } })
     .tiff({ tile: true, tileWidth: 128, tileHeight: 128, pyramid: true, ...options })
     .toBuffer();
@@ -27,7 +27,7 @@ function meanAbsDiff(a: Buffer, b: Buffer): number {
   return s / a.length;
 }
 
-const cases: Array<{ name: string; options: sharp.TiffOptions; compression: string; maxDiff: number }> = [
+const cases: Array<{ name: string; options: TiffOptions; compression: string; maxDiff: number }> = [
   { name: 'uncompressed', options: { compression: 'none' }, compression: 'none', maxDiff: 0 },
   { name: 'LZW', options: { compression: 'lzw' }, compression: 'lzw', maxDiff: 0 },
   { name: 'LZW + horizontal predictor', options: { compression: 'lzw', predictor: 'horizontal' }, compression: 'lzw', maxDiff: 0 },
