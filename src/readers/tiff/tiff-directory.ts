@@ -68,27 +68,25 @@ export async function parseTiffDirectory(source: ByteSource, head?: Buffer): Pro
   try {
     const geotiff = await GeoTIFF.fromSource(new GeotiffSource(source) as never);
     const seen = new Set<number>();
-    const parse = async (offset: number, index: number, subIndex: number): Promise<TiffIfd> => {
+    const parse = async (offset: number, index: number, subIndex: number): Promise<{ ifd: TiffIfd; next: number }> => {
       if (seen.has(offset)) throw new CorruptSlideError(`${source.name}: IFD chain loops back to offset ${offset}`);
       if (seen.size >= MAX_IFDS) throw new CorruptSlideError(`${source.name}: more than ${MAX_IFDS} IFDs`);
       seen.add(offset);
       const { entries, nextIfdOffset } = await readEntryTable(source, header, offset);
-      const ifd = await geotiff.parser.parseFileDirectoryAt(offset);
-      const result = await describeIfd(source, header, entries, ifd, offset, index, subIndex);
-      (result as TiffIfd & { next: number }).next = nextIfdOffset;
-      return result;
+      const raw = await geotiff.parser.parseFileDirectoryAt(offset);
+      return { ifd: await describeIfd(source, header, entries, raw, offset, index, subIndex), next: nextIfdOffset };
     };
     const ifds: TiffIfd[] = [];
     let offset = header.firstIfdOffset;
     while (offset !== 0) {
-      const ifd = await parse(offset, ifds.length, -1);
+      const { ifd, next } = await parse(offset, ifds.length, -1);
       ifds.push(ifd);
       const sub = ifd.entries.get(Tag.SubIFDs);
       if (sub) {
         const offsets = await readEntryValues(source, header.littleEndian, sub, 0, Math.min(sub.count, MAX_IFDS));
-        for (let i = 0; i < offsets.length; i++) ifd.subIfds.push(await parse(offsets[i]!, ifd.index, i));
+        for (let i = 0; i < offsets.length; i++) ifd.subIfds.push((await parse(offsets[i]!, ifd.index, i)).ifd);
       }
-      offset = (ifd as TiffIfd & { next: number }).next;
+      offset = next;
     }
     return { header, ifds, source };
   } catch (err) {
