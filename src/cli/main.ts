@@ -15,6 +15,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   analyze: () => import('./commands/analyze.ts'),
   'fit-reference': () => import('./commands/fit-reference.ts'),
   demo: () => import('./commands/demo.ts'),
+  model: () => import('./commands/model.ts'),
 };
 
 export async function main(argv: string[]): Promise<number> {

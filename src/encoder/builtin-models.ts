@@ -30,26 +30,26 @@ export const BUILTIN_MODELS: Readonly<Record<string, BuiltinModel>> = {
     name: 'untrained-vit-s16',
     config: { ...base, inputSize: 224, patchSize: 16, dim: 384, depth: 12, numHeads: 6, mlpHidden: 1536 },
     seed: 20260101, mpp: 0.5, weightType: 'float16', mean: IMAGENET_MEAN, std: IMAGENET_STD,
-    description: 'ViT-S/16 shape (22 M parameters), 224 px, fixed-seed UNTRAINED weights; the default encoder',
+    description: 'UNTRAINED ViT-S/16 (22 M parameters, 224 px, fixed-seed weights); the default encoder',
   },
   'untrained-vit-tiny-p14-reg4': {
     name: 'untrained-vit-tiny-p14-reg4',
     config: { ...base, inputSize: 98, patchSize: 14, dim: 192, depth: 4, numHeads: 3, mlpHidden: 768,
       numRegisterTokens: 4, layerScale: true, posEmbedIncludesPrefix: false },
     seed: 7, mpp: 0.5, weightType: 'float32', mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5],
-    description: 'ViT-Tiny-like, patch 14, 98 px, 4 register tokens, layer scale, DINOv2-style position embedding; UNTRAINED, for testing the loading path',
+    description: 'UNTRAINED ViT-Tiny-like (patch 14, 98 px, 4 register tokens, layer scale, DINOv2-style position embedding) for testing the loading path',
   },
   'untrained-test-tiny': {
     name: 'untrained-test-tiny',
     config: { ...base, inputSize: 64, patchSize: 8, dim: 64, depth: 2, numHeads: 4, mlpHidden: 256 },
     seed: 1, mpp: 0.5, weightType: 'float32', mean: IMAGENET_MEAN, std: IMAGENET_STD,
-    description: 'tiny ViT (dim 64, 2 layers, 64 px, patch 8) for fast tests; UNTRAINED',
+    description: 'UNTRAINED tiny ViT (dim 64, 2 layers, 64 px, patch 8) for fast tests',
   },
   'untrained-vit-b16': {
     name: 'untrained-vit-b16',
     config: { ...base, inputSize: 224, patchSize: 16, dim: 768, depth: 12, numHeads: 12, mlpHidden: 3072 },
     seed: 3, mpp: 0.5, weightType: 'float16', mean: IMAGENET_MEAN, std: IMAGENET_STD,
-    description: 'ViT-B/16 shape (86 M parameters), 224 px, UNTRAINED; for benchmarks',
+    description: 'UNTRAINED ViT-B/16 (86 M parameters, 224 px) for benchmarks',
   },
 };
 

@@ -126,11 +126,11 @@ export function resizePosEmbed(pos: Tensor, prefixRows: number, from: number, to
 /** Options of {@link importTimmVit}. */
 export interface ImportTimmOptions extends InferVitOptions {
   name?: string;
-  /** @defaultValue ImageNet mean [0.485, 0.456, 0.406] */
+  /** @defaultValue the file's `lamina.mean` metadata, else ImageNet mean [0.485, 0.456, 0.406] */
   mean?: [number, number, number];
-  /** @defaultValue ImageNet std [0.229, 0.224, 0.225] */
+  /** @defaultValue the file's `lamina.std` metadata, else ImageNet std [0.229, 0.224, 0.225] */
   std?: [number, number, number];
-  /** @defaultValue 0.5 */
+  /** @defaultValue the file's `lamina.mpp` metadata, else 0.5 */
   mpp?: number;
   /** @defaultValue true, unless the file's metadata says `lamina.trained: false` */
   trained?: boolean;
@@ -149,11 +149,17 @@ export async function importTimmVit(safetensorsPath: string, outDir: string, opt
   const config = inferVitConfig(weights, options, safetensorsPath);
   for (const name of [...weights.keys()]) if (!name.startsWith('blocks.') && /^(head|fc_norm|head_drop|attn_pool|mask_token)/.test(name)) weights.delete(name);
   const trained = options.trained ?? metadata['lamina.trained'] !== 'false';
+  // `lamina model export` records how the model is fed; explicit options win.
+  const metaTriple = (key: string) => {
+    const v = metadata[key]?.split(',').map(Number);
+    return v?.length === 3 && v.every(Number.isFinite) ? (v as [number, number, number]) : undefined;
+  };
+  const metaMpp = Number(metadata['lamina.mpp']);
   return writeVitModel(outDir, config, weights, {
     name: options.name ?? metadata['lamina.name'] ?? basename(safetensorsPath).replace(/\.safetensors$/i, ''),
-    mean: options.mean ?? [0.485, 0.456, 0.406],
-    std: options.std ?? [0.229, 0.224, 0.225],
-    mpp: options.mpp ?? 0.5,
+    mean: options.mean ?? metaTriple('lamina.mean') ?? [0.485, 0.456, 0.406],
+    std: options.std ?? metaTriple('lamina.std') ?? [0.229, 0.224, 0.225],
+    mpp: options.mpp ?? (metaMpp > 0 ? metaMpp : 0.5),
     trained,
     license: options.license ?? metadata['lamina.license'],
     notes: options.notes ?? `imported from ${basename(safetensorsPath)} (timm ViT names)${trained ? '' : '; UNTRAINED weights'}`,
