@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { FileSource } from '../../src/io/byte-source.ts';
 import { TileCache } from '../../src/io/tile-cache.ts';
 import { openNdpi } from '../../src/readers/ndpi/ndpi.ts';
+import { openSlide } from '../../src/readers/registry.ts';
 import { cropRgb, fixturesDir, loadCases, meanAbsDiff, slidesDir, type RegionCase } from './dicom-test-utils.ts';
 
 const NDPI = join(slidesDir, 'test3-DAPI-2-387.ndpi');
@@ -27,6 +28,8 @@ test('NDPI metadata and levels match OpenSlide, missing levels synthesised', asy
     for (const n of ref.associated) assert.ok(names.includes(n), `associated image ${n}`);
     assert.ok(names.includes('map'), 'map image (OpenSlide 3.4 does not expose it)');
     assert.match(slide.warnings.join('\n'), /248 × 304, 124 × 152, 62 × 76 are not stored/);
+    // the macro's YCbCrSubsampling tag is absent (TIFF default 2×2) while its JPEG is 1×1
+    assert.match(slide.warnings.join('\n'), /test3-DAPI-2-387.ndpi: macro: YCbCrSubsampling says 2×, the JPEG data says 1×; trusting the JPEG/);
     assert.equal(slide.properties['hamamatsu.Created'], '2011/05/23');
   } finally { await slide.close(); }
 });
@@ -53,6 +56,14 @@ test('NDPI macro matches OpenSlide and the map decodes', async () => {
     const map = await slide.readAssociatedImage('map');
     assert.deepEqual([map.width, map.height], [594, 203]);
     assert.ok(map.data.some((v) => v !== map.data[0]), 'map is not blank');
+  } finally { await slide.close(); }
+});
+
+test('the registry detects the NDPI by content', async () => {
+  const slide = await openSlide(NDPI);
+  try {
+    assert.equal(slide.format, 'ndpi');
+    assert.equal(slide.levels.length, ref.levels.length);
   } finally { await slide.close(); }
 });
 

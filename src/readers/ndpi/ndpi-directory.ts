@@ -54,8 +54,8 @@ export interface NdpiIfd {
   entries: Map<number, NdpiEntry>;
 }
 
-/** Reads every IFD of an NDPI file. Throws CorruptSlideError on loops, bad offsets or huge counts. */
-export async function readNdpiDirectories(source: ByteSource): Promise<NdpiIfd[]> {
+/** Reads the IFDs of an NDPI file (all, or the first `maxIfds`). Throws CorruptSlideError on loops, bad offsets or huge counts. */
+export async function readNdpiDirectories(source: ByteSource, maxIfds = MAX_IFDS): Promise<NdpiIfd[]> {
   if (source.size < 16) throw new CorruptSlideError(`${source.name}: file too short for a TIFF header (${source.size} bytes)`);
   const header = await source.read(0, 12);
   if (header.toString('latin1', 0, 4) !== 'II*\0') {
@@ -66,7 +66,7 @@ export async function readNdpiDirectories(source: ByteSource): Promise<NdpiIfd[]
   let offset = header.readUInt32LE(4) + (wide ? header.readUInt32LE(8) * FOUR_GIB : 0);
   const seen = new Set<number>();
   const ifds: NdpiIfd[] = [];
-  while (offset !== 0) {
+  while (offset !== 0 && ifds.length < maxIfds) {
     if (ifds.length >= MAX_IFDS) throw new CorruptSlideError(`${source.name}: more than ${MAX_IFDS} directories`);
     if (seen.has(offset)) throw new CorruptSlideError(`${source.name}: directory loop at offset ${offset}`);
     seen.add(offset);

@@ -1,6 +1,6 @@
 import type { ByteSource } from '../../io/byte-source.ts';
 import { newCacheKey, sharedTileCache, type TileCache } from '../../io/tile-cache.ts';
-import { CorruptSlideError, UnsupportedSlideError } from '../../errors.ts';
+import { CorruptSlideError, LaminaError, UnsupportedSlideError } from '../../errors.ts';
 import { no, ok, type Detection, type Mpp, type Slide, type SlideFormat, type SlideProbe } from '../types.ts';
 import { NdpiTag, TiffTag, readAscii, readNdpiDirectories, readNumber, readValues, type NdpiIfd } from './ndpi-directory.ts';
 import { JpegStrip, newRestartReadStats, readJpegHeader, type RestartReadStats } from './jpeg-strip.ts';
@@ -28,7 +28,7 @@ async function detectNdpi(probe: SlideProbe): Promise<Detection> {
   if (!probe.source || probe.head.length < 8) return no('not a file');
   if (probe.head.toString('latin1', 0, 4) !== 'II*\0') return no('not a little-endian classic TIFF');
   try {
-    const [first] = await readNdpiDirectories(probe.source).then((d) => d.slice(0, 1));
+    const [first] = await readNdpiDirectories(probe.source, 1);
     if (first!.entries.has(NdpiTag.formatFlag)) return ok();
     const software = await readAscii(probe.source, first!, TiffTag.software, 256);
     return software?.startsWith('NDP.scan') ? ok() : no('no NDPI format tag (65420) and Software is not NDP.scan');
@@ -60,7 +60,8 @@ export async function openNdpi(source: ByteSource, cache: TileCache = sharedTile
       strips.push(strip);
       levelIfds.push(ifd);
     } else if (lens === -1 || lens === -2) {
-      associated.push(await describeAssociated(source, ifd, lens === -1 ? 'macro' : 'map', cache, `${cacheKey}/${ifd.index}`, stats, warnings));
+      const image = await describeAssociated(source, ifd, lens === -1 ? 'macro' : 'map', cache, `${cacheKey}/${ifd.index}`, stats, warnings);
+      if (image) associated.push(image);
     }
   }
   if (strips.length === 0) throw new CorruptSlideError(`${source.name}: NDPI file has no pyramid level (no directory with a positive source lens and focal plane 0)`);
@@ -120,16 +121,21 @@ async function openStrip(
 
 async function describeAssociated(
   source: ByteSource, ifd: NdpiIfd, name: string, cache: TileCache, key: string, stats: RestartReadStats, warnings: string[],
-): Promise<NdpiAssociated> {
+): Promise<NdpiAssociated | null> {
   const what = `${source.name}: ${name}`;
   const width = await readNumber(source, ifd, TiffTag.imageWidth);
   const height = await readNumber(source, ifd, TiffTag.imageLength);
   const compression = await readNumber(source, ifd, TiffTag.compression, 1);
   if (compression === 7) {
-    return { name, width, height, read: async () => {
+    // Opened now (its header only) so quirks reach `info`; a broken macro does not stop the slide.
+    try {
       const strip = await openStrip(source, ifd, what, cache, key, stats, warnings);
-      return strip.readRect(0, 0, strip.layout.width, strip.layout.height);
-    } };
+      return { name, width, height, read: () => strip.readRect(0, 0, strip.layout.width, strip.layout.height) };
+    } catch (err) {
+      if (!(err instanceof LaminaError)) throw err;
+      warnings.push(`${name} image unreadable: ${err.message}`);
+      return null;
+    }
   }
   return { name, width, height, read: () => readUncompressed(source, ifd, what, width, height, compression) };
 }
