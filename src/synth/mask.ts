@@ -41,6 +41,7 @@ export function rasterizeMask(anomalies: readonly Anomaly[], width: number, heig
 /** Writes the mask as a 1-channel PNG. */
 export async function writeMaskPng(path: string, mask: MaskRaster): Promise<void> {
   await sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } })
+    .toColourspace('b-w') // else libvips writes a 1-band image as RGB
     .png({ compressionLevel: 9 })
     .toFile(path);
 }
