@@ -13,7 +13,7 @@ import { parseTiffDirectory } from '../../src/readers/tiff/tiff-directory.ts';
 const here = dirname(fileURLToPath(import.meta.url));
 const slidesDir = join(here, '..', '..', '..', 'shared', 'slides');
 const SLIDES = ['CMU-1-Small-Region.svs', 'tcga-cr-7395-01a-01-ts1.svs', 'boxes.tiff'];
-const MUTANTS = Number(process.env.LAMINA_FUZZ_MUTANTS ?? 2400);
+const MUTANTS = Number(process.env.LAMINA_FUZZ_MUTANTS ?? 2000);
 const SEED = Number(process.env.LAMINA_FUZZ_SEED ?? 20261129);
 /** Per-mutant budget; a mutant that takes longer is reported as a hang. */
 const HANG_MS = 5000;
