@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   }
   const n = Number(values.regions), seed = Number(values.seed), cores = Number(values.cores);
   const shared = join(repo, '..', 'shared', 'slides');
-  const slides = values.slides ? values.slides.split(',') : [join(shared, 'CMU-1-Small-Region.svs'), join(shared, 'tcga-cr-7395-01a-01-ts1.svs')];
+  const slides = values.slides ? values.slides.split(',') : [join(shared, 'CMU-1-Small-Region.svs'), join(shared, 'tcga-cr-7395-01a-01-ts1.svs'), join(shared, 'test3-DAPI-2-387.ndpi')];
   const synth = values.synth ?? '/tmp/lamina-bench/synth-65536.tiff';
   if (!values.slides) {
     if (!existsSync(synth)) {
