@@ -1,13 +1,15 @@
 /**
  * Binary morphology on a 0/1 mask grid (row-major, `width * height`). Square structuring elements
- * of radius r (a (2r+1)² box), computed separably; pixels outside the grid count as background.
+ * of radius r (a (2r+1)² box), computed separably. The box is clipped at the grid's edge (pixels
+ * outside are ignored), so tissue touching the border is not eroded away.
  */
 
 function boxPass(src: Uint8Array, width: number, height: number, radius: number, wantAll: boolean): Uint8Array {
   // Separable: a box min (erode) or max (dilate) equals a row pass followed by a column pass.
   const tmp = new Uint8Array(src.length);
   const out = new Uint8Array(src.length);
-  const need = wantAll ? 2 * radius + 1 : 1;
+  // Erosion needs every in-grid pixel of the clipped window set; dilation needs one.
+  const need = (lo: number, hi: number) => (wantAll ? hi - lo + 1 : 1);
   for (let y = 0; y < height; y++) {
     const row = y * width;
     let count = 0;
@@ -16,7 +18,7 @@ function boxPass(src: Uint8Array, width: number, height: number, radius: number,
       if (add < width && add >= 0) count += src[row + add]!;
       const drop = x - radius - 1;
       if (drop >= 0 && drop < width) count -= src[row + drop]!;
-      if (x >= 0 && x < width) tmp[row + x] = count >= need ? 1 : 0;
+      if (x >= 0 && x < width) tmp[row + x] = count >= need(Math.max(0, x - radius), Math.min(width - 1, x + radius)) ? 1 : 0;
     }
   }
   for (let x = 0; x < width; x++) {
@@ -26,7 +28,7 @@ function boxPass(src: Uint8Array, width: number, height: number, radius: number,
       if (add < height && add >= 0) count += tmp[add * width + x]!;
       const drop = y - radius - 1;
       if (drop >= 0 && drop < height) count -= tmp[drop * width + x]!;
-      if (y >= 0 && y < height) out[y * width + x] = count >= need ? 1 : 0;
+      if (y >= 0 && y < height) out[y * width + x] = count >= need(Math.max(0, y - radius), Math.min(height - 1, y + radius)) ? 1 : 0;
     }
   }
   return out;
