@@ -15,6 +15,9 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   analyze: () => import('./commands/analyze.ts'),
   'fit-reference': () => import('./commands/fit-reference.ts'),
   demo: () => import('./commands/demo.ts'),
+  serve: () => import('./commands/serve.ts'),
+  worker: () => import('./commands/worker.ts'),
+  submit: () => import('./commands/submit.ts'),
   model: () => import('./commands/model.ts'),
 };
 

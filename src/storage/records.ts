@@ -65,9 +65,13 @@ export const keys = {
   /** A file of the analysis result folder (result.json, heatmap.png, …). */
   analysisFile: (id: string, name: string) => `analyses/${id}/result/${name}`,
   resultDir: (id: string) => `analyses/${id}/result`,
-  plan: (id: string) => `analyses/${id}/plan.json`,
-  batchOutput: (id: string, index: number) => `analyses/${id}/batches/${String(index).padStart(6, '0')}.json`,
-  batchOutputDir: (id: string) => `analyses/${id}/batches`,
+  /** Per run, so a slow job of an earlier run can never mix into a re-queued one. */
+  plan: (id: string, run: number) => `analyses/${id}/run-${run}/plan.json`,
+  /** The encoder's ModelInfo, written by batch workers for the aggregate step. */
+  analysisModel: (id: string, run: number) => `analyses/${id}/run-${run}/model.json`,
+  batchOutput: (id: string, run: number, index: number) => `analyses/${id}/run-${run}/batches/${String(index).padStart(6, '0')}.bin`,
+  batchOutputDir: (id: string, run: number) => `analyses/${id}/run-${run}/batches`,
+  runDir: (id: string, run: number) => `analyses/${id}/run-${run}`,
   batch: (id: string) => `batches/${id}.json`,
 };
 
