@@ -18,6 +18,12 @@ export interface BuildVitOnnxOptions {
   name?: string;
   /** Extra ONNX metadata_props (e.g. `lamina.trained`). */
   metadata?: Record<string, string>;
+  /**
+   * 'fused': one com.microsoft MultiHeadAttention per block (ORT's flash-attention path);
+   * 'unfused': standard-opset MatMul/Softmax/MatMul, for runtimes without the contrib op and as a
+   * benchmark peer. @defaultValue 'fused'
+   */
+  attention?: 'fused' | 'unfused';
 }
 
 /**
@@ -74,7 +80,9 @@ export function buildVitOnnx(config: VitConfig, weights: VitWeights, options: Bu
     const qkv = linear(h1, `${pre}.attn.qkv`, config.qkvBias);
     const q = `${pre}.q`, k = `${pre}.k`, v = `${pre}.v`;
     g.op('Split', [qkv, split], { axis: -1 }, { name: `${pre}.attn.split`, outputs: [q, k, v] });
-    const att = g.op('MultiHeadAttention', [q, k, v], { num_heads: config.numHeads }, { domain: 'com.microsoft', name: `${pre}.attn.mha` });
+    const att = options.attention === 'unfused'
+      ? unfusedAttention(g, q, k, v, config, pre)
+      : g.op('MultiHeadAttention', [q, k, v], { num_heads: config.numHeads }, { domain: 'com.microsoft', name: `${pre}.attn.mha` });
     let a = linear(att, `${pre}.attn.proj`);
     if (config.layerScale) a = g.op('Mul', [a, w(`${pre}.ls1.gamma`)], {}, { name: `${pre}.ls1` });
     x = g.op('Add', [x, a], {}, { name: `${pre}.residual1` });
@@ -97,3 +105,17 @@ export function buildVitOnnx(config: VitConfig, weights: VitWeights, options: Bu
   });
 }
 
+
+/** softmax(q·kᵀ/√d_head)·v in standard ops: [B,S,D] → [B,H,S,hd] per head and back. */
+function unfusedAttention(g: GraphBuilder, q: string, k: string, v: string, c: VitConfig, pre: string): string {
+  const hd = c.dim / c.numHeads;
+  const heads = g.int64Init(`${pre}.attn.heads_shape`, [0, 0, c.numHeads, hd]);
+  const split = (x: string, perm: number[]) => g.op('Transpose', [g.op('Reshape', [x, heads])], { perm });
+  const qh = split(q, [0, 2, 1, 3]);
+  const kt = split(k, [0, 2, 3, 1]);
+  const vh = split(v, [0, 2, 1, 3]);
+  const scale = g.floatInit(`${pre}.attn.scale`, [], new Float32Array([1 / Math.sqrt(hd)]), 'float32');
+  const scores = g.op('Mul', [g.op('MatMul', [qh, kt]), scale]);
+  const out = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), vh]);
+  return g.op('Reshape', [g.op('Transpose', [out], { perm: [0, 2, 1, 3] }), g.int64Init(`${pre}.attn.merge_shape`, [0, 0, c.dim])]);
+}

@@ -55,3 +55,22 @@ for (const name of ['untrained-test-tiny', 'untrained-vit-tiny-p14-reg4']) {
     });
   });
 }
+
+describe('unfused attention graph', () => {
+  it('gives the same embeddings as the fused MultiHeadAttention graph', async () => {
+    const { buildVitOnnx } = await import('../../src/encoder/onnx-vit-builder.ts');
+    const ort = await import('onnxruntime-node');
+    const model = BUILTIN_MODELS['untrained-vit-tiny-p14-reg4']!;
+    const weights = randomVitWeights(model.config, model.seed);
+    const size = model.config.inputSize;
+    const pixels = randomPixels(2, size, 3);
+    const outs: Float32Array[] = [];
+    for (const attention of ['fused', 'unfused'] as const) {
+      const session = await ort.InferenceSession.create(buildVitOnnx(model.config, weights, { attention }), { intraOpNumThreads: 1 });
+      const r = await session.run({ pixels: new ort.Tensor('float32', pixels, [2, 3, size, size]) });
+      outs.push(r.embedding!.data as Float32Array);
+      await session.release();
+    }
+    assert.ok(minRowCosine(outs[0]!, outs[1]!, model.config.dim) >= MIN_COSINE);
+  });
+});
