@@ -133,3 +133,59 @@ test('a DICOM file of another SOP class is refused by name', async () => {
     await assert.rejects(openSlide(dir), UnsupportedSlideError);
   } finally { rmSync(dir, { recursive: true }); }
 });
+
+/** The 9 frames of the real level 1 decoded to RGB (by sharp), for re-encoding in other syntaxes. */
+async function decodedFrames(): Promise<Buffer[]> {
+  const sharp = (await import('sharp')).default;
+  return Promise.all(realFrames(join(SERIES, 'level-1-frames-0-9.dcm')).map((f) => sharp(f).raw().toBuffer()));
+}
+
+function levelInstance(transferSyntax: string, photometric: string, pixelData: Buffer): Buffer {
+  const ds: Item = [
+    [0x00080008, 'CS', 'DERIVED\\PRIMARY\\VOLUME\\NONE'], [0x00080016, 'UI', WSI_SOP_CLASS], [0x0020000e, 'UI', '1.2.826.0.1.3680043.8.498.2'],
+    [0x00280002, 'US', [3]], [0x00280004, 'CS', photometric], [0x00280006, 'US', [0]], [0x00280008, 'IS', '9'],
+    [0x00280010, 'US', [500]], [0x00280011, 'US', [500]], [0x00280100, 'US', [8]], [0x00480006, 'UL', [1110]], [0x00480007, 'UL', [1483]],
+    [0x00209311, 'CS', 'TILED_FULL'],
+  ];
+  return part10(WSI_SOP_CLASS, transferSyntax, ds, pixelData);
+}
+
+async function sameAsRealLevel1(file: Buffer, expectCompression: string): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'lamina-dicom-'));
+  writeFileSync(join(dir, 'level.dcm'), file);
+  const real = await openSlide(SERIES);
+  const crafted = await openSlide(dir);
+  try {
+    assert.equal(crafted.levels[0]!.compression, expectCompression);
+    for (const [x, y, w, h] of [[0, 0, 1110, 1483], [480, 490, 64, 64]] as const) {
+      const a = await crafted.readRegion(x, y, 0, w, h);
+      const b = await real.readRegion(x * 2, y * 2, 1, w, h);
+      assert.ok(a.data.equals(b.data), `region ${x},${y} ${w}×${h} differs`);
+    }
+  } finally {
+    await real.close();
+    await crafted.close();
+    rmSync(dir, { recursive: true });
+  }
+}
+
+test('JPEG 2000 frames (lossless, encoded here with OpenJPEG) decode through the codec registry', async () => {
+  const { createRequire } = await import('node:module');
+  const factory = createRequire(import.meta.url)('@cornerstonejs/codec-openjpeg/wasmjs') as (o: object) => Promise<{ J2KEncoder: new () => {
+    getDecodedBuffer(info: object): Uint8Array; setQuality(lossless: boolean, q: number): void; encode(): void; getEncodedBuffer(): Uint8Array; }; }>;
+  const openjpeg = await factory({ print() {}, printErr() {} });
+  const j2k = (await decodedFrames()).map((rgb) => {
+    const enc = new openjpeg.J2KEncoder();
+    enc.getDecodedBuffer({ width: 500, height: 500, bitsPerSample: 8, componentCount: 3, isSigned: false }).set(rgb);
+    enc.setQuality(true, 0);
+    enc.encode();
+    return Buffer.from(enc.getEncodedBuffer());
+  });
+  await sameAsRealLevel1(levelInstance('1.2.840.10008.1.2.4.90', 'YBR_RCT', encapsulate(j2k, true)), 'jp2k');
+});
+
+test('uncompressed (explicit VR little endian) frames read as stored', async () => {
+  const { encode } = await import('./dicom-writer.ts');
+  const native = encode([[0x7fe00010, 'OB', Buffer.concat(await decodedFrames())]]);
+  await sameAsRealLevel1(levelInstance('1.2.840.10008.1.2.1', 'RGB', native), 'none');
+});

@@ -51,6 +51,8 @@ export class DicomImage {
     this.height = inst.totalRows;
     this.tileWidth = inst.columns;
     this.tileHeight = inst.rows;
+    // A frame is decoded whole: bound it before any decoder allocates (64 Mpx, 192 MiB of RGB).
+    if (this.tileWidth * this.tileHeight > 1 << 26) throw new UnsupportedSlideError(`${inst.name}: ${this.tileWidth} × ${this.tileHeight} frames are too large to decode`);
     this.tilesAcross = Math.ceil(this.width / this.tileWidth);
     this.tilesDown = Math.ceil(this.height / this.tileHeight);
     const tiles = this.tilesAcross * this.tilesDown;

@@ -37,6 +37,8 @@ const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 /** Largest side of a JPEG: a sub-JPEG wider or taller than this cannot be written. */
 const JPEG_MAX_SIDE = 65535;
+/** Largest tile (one decode unit) we accept: 64 Mpx. */
+const MAX_TILE_PIXELS = 1 << 26;
 
 export function planRestartLayout(header: JpegHeader, width: number, height: number, what: string): RestartLayout {
   const mcusPerRow = Math.ceil(width / header.mcuWidth);
@@ -56,6 +58,9 @@ export function planRestartLayout(header: JpegHeader, width: number, height: num
   const g = r / gcd(r, mcusPerRow);
   if (width > JPEG_MAX_SIDE || g * header.mcuHeight > JPEG_MAX_SIDE) {
     throw new UnsupportedSlideError(`${what}: restart interval of ${r} MCUs does not divide ${mcusPerRow} MCUs per row and the level is too wide to cut in full rows`);
+  }
+  if (width * g * header.mcuHeight > MAX_TILE_PIXELS) {
+    throw new UnsupportedSlideError(`${what}: restart interval of ${r} MCUs makes ${width} × ${g * header.mcuHeight} tiles, too large to decode`);
   }
   return {
     ...base, intervalCount, tileWidth: width, tileHeight: g * header.mcuHeight,
