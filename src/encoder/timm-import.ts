@@ -63,6 +63,11 @@ export function inferVitConfig(weights: VitWeights, options: InferVitOptions = {
   while (weights.has(`blocks.${depth}.norm1.weight`)) depth++;
   if (depth === 0) throw new UnprocessableError(`${source}: no transformer blocks (blocks.0.norm1.weight)`);
   const mlpHidden = need('blocks.0.mlp.fc1.weight').shape[0]!;
+  // timm's SwiGLUPacked keeps the fc1/fc2 names but packs two projections into fc1.
+  if (weights.get('blocks.0.mlp.fc2.weight')?.shape[1] === mlpHidden / 2) {
+    throw new UnprocessableError(`${source}: the MLP is gated (SwiGLU: fc1 is twice fc2's input width), as in Virchow, Prov-GigaPath and UNI2; ` +
+      'import supports GELU MLPs only — export that model to ONNX instead (README, "Bring your own encoder")');
+  }
   const numRegisterTokens = weights.get('reg_token')?.shape[1] ?? 0;
   const prefix = 1 + numRegisterTokens;
   const posLen = need('pos_embed').shape[1]!;

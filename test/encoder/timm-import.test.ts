@@ -69,5 +69,7 @@ describe('importing timm safetensors', () => {
     assert.throws(() => inferVitConfig(noCls, {}, 'x.safetensors'), /x.safetensors: no tensor 'cls_token': not a timm ViT state dict/);
     const qkNorm = new Map(w).set('blocks.0.attn.q_norm.weight', { shape: [16], data: new Float32Array(16) });
     assert.throws(() => inferVitConfig(qkNorm, {}, 'x'), /x: unsupported tensor 'blocks.0.attn.q_norm.weight'/);
+    const swiglu = new Map(w).set('blocks.0.mlp.fc2.weight', { shape: [64, 128], data: new Float32Array(64 * 128) });
+    assert.throws(() => inferVitConfig(swiglu, {}, 'x'), /x: the MLP is gated \(SwiGLU/);
   });
 });
