@@ -4,7 +4,7 @@
  *
  * Tracing: every region cell contributes its sides that border a non-region cell as directed
  * edges with the region on the right (screen coordinates, y down); edges are chained into loops,
- * turning right first at a vertex shared by two diagonal cells so loops never cross themselves.
+ * turning left at a vertex shared by two diagonal cells so no ring visits a vertex twice.
  * Outer rings come out with positive shoelace area (counter-clockwise in y-up terms, as RFC 7946
  * asks), holes negative.
  */
@@ -101,8 +101,9 @@ export function traceRings(labels: Int32Array, cols: number, rows: number, label
         if (!list || list.length === 0) break;
         let pick = 0;
         if (list.length > 1 && dir) {
-          // Prefer the right turn (dx, dy) → (−dy, dx), then straight, then left.
-          const prefs: Point[] = [[-dir[1], dir[0]], dir, [dir[1], -dir[0]]];
+          // At a pinch (two region cells meeting at a corner) take the left turn (dx, dy) → (dy, −dx):
+          // it keeps the outer ring and the hole that touches it as two simple rings.
+          const prefs: Point[] = [[dir[1], -dir[0]], dir, [-dir[1], dir[0]]];
           pick = Math.max(0, prefs.map((d) => list.findIndex(([nx, ny]) => nx - px === d[0] && ny - py === d[1])).find((i) => i >= 0) ?? 0);
         }
         const [nx, ny] = list.splice(pick, 1)[0]!;
