@@ -127,9 +127,14 @@ export function labStats(rgb: Uint8Array): LabStats {
 
 /**
  * Reinhard colour transfer: shifts and scales each Lab channel of the tissue pixels of `rgb` so
- * their mean and std equal `target`; glass pixels are left as they are. Returns a new image.
+ * their mean and std equal `target`; glass pixels are left as they are. A second pass corrects
+ * what sRGB clipping and pixels crossing the tissue/glass line moved. Returns a new image.
  */
 export function matchStain(rgb: Uint8Array, target: LabStats): Uint8Array {
+  return transferOnce(transferOnce(rgb, target), target);
+}
+
+function transferOnce(rgb: Uint8Array, target: LabStats): Uint8Array {
   const source = labStats(rgb);
   const out = new Uint8Array(rgb);
   const lab = new Float64Array(3);
