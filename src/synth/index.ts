@@ -54,7 +54,7 @@ export async function synthesizeSlide(options: SynthOptions): Promise<SynthResul
   const o = resolveOptions(options);
   const sharedDir = o.sharedDir ?? defaultSharedDir();
   const realAvailable = hasRealSources(sharedDir);
-  const kinds: AnomalyKind[] = o.kinds ?? (o.background === 'real'
+  const kinds: readonly AnomalyKind[] = o.kinds ?? (o.background === 'real'
     ? ['real-tissue', 'real-stain-matched', 'dense-nuclei']
     : realAvailable ? ['dense-nuclei', 'morphology', 'real-tissue', 'real-stain-matched'] : ['dense-nuclei', 'morphology']);
   const needReal = o.background === 'real' || (o.anomalies > 0 && kinds.some((k) => k.startsWith('real')));

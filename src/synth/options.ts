@@ -35,7 +35,7 @@ export interface SynthOptions {
    * @defaultValue all four for a procedural background (the real ones only when ../shared is present);
    * real-tissue, real-stain-matched, dense-nuclei for a real background
    */
-  kinds?: AnomalyKind[];
+  kinds?: readonly AnomalyKind[];
   /** Smallest anomaly diameter in level-0 px. @defaultValue 64 */
   minAnomalySize?: number;
   /** Largest anomaly diameter. @defaultValue min(3072, shorter side / 6) */
