@@ -67,7 +67,7 @@ test('without McuStarts the restart markers are found by scanning, pixels unchan
  * The same slide moved up by exactly 4 GiB in a sparse virtual file: every offset keeps its low
  * 32 bits and needs high word 1 from NDPI's value extensions (and the 8-byte IFD pointers).
  */
-test('offsets above 4 GiB are taken from the NDPI value extensions', async () => {
+for (const stripHigh of ['value extension', 'tag 65324'] as const) test(`offsets above 4 GiB are taken from the NDPI value extensions (strip offset high word in the ${stripHigh})`, async () => {
   const G4 = 2 ** 32;
   const body = Buffer.from(original);
   let ifd = original.readUInt32LE(4);
@@ -80,6 +80,13 @@ test('offsets above 4 GiB are taken from the NDPI value extensions', async () =>
       const bytes = ({ 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 7: 1, 9: 4, 11: 4 } as Record<number, number>)[type]! * body.readUInt32LE(at + 4);
       const isOffset = bytes > 4 || body.readUInt16LE(at) === 273;
       body.writeUInt32LE(isOffset ? 1 : 0, ext + 4 * i);
+    }
+    if (stripHigh === 'tag 65324' && ifd === IFD0) {
+      // move level 0's strip high word into tag 65324 (reusing the slot of the inline tag 65433)
+      const slot = entryAt(body, ifd, 65433);
+      body.writeUInt16LE(65324, slot);
+      body.writeUInt32LE(1, slot + 8);
+      body.writeUInt32LE(0, ext + 4 * ((entryAt(body, ifd, 273) - ifd - 2) / 12));
     }
     const next = body.readUInt32LE(ifd + 2 + 12 * n);
     if (next !== 0) body.writeUInt32LE(1, ifd + 2 + 12 * n + 4);

@@ -12,6 +12,9 @@ import { CorruptSlideError, UnsupportedSlideError } from '../../errors.ts';
 
 /** Private NDPI tags (names after OpenSlide's `openslide-vendor-hamamatsu.c`). */
 export const NdpiTag = {
+  /** High 32 bits of StripOffsets / StripByteCounts (tifffile's NDPI_OffsetHighBytes, NDPI_ByteCountHighBytes). */
+  offsetHigh: 65324,
+  byteCountHigh: 65325,
   formatFlag: 65420,
   sourceLens: 65421,
   xOffset: 65422,

@@ -92,8 +92,12 @@ async function openStrip(
   const counts = ifd.entries.get(TiffTag.stripByteCounts);
   if (!offsets || !counts) throw new CorruptSlideError(`${what}: missing StripOffsets or StripByteCounts`);
   if (offsets.count !== 1) throw new UnsupportedSlideError(`${what}: NDPI level in ${offsets.count} strips (expected one JPEG)`);
-  const [offset] = await readValues(source, offsets, 0, 1);
-  const [length] = await readValues(source, counts, 0, 1);
+  let [offset] = await readValues(source, offsets, 0, 1);
+  let [length] = await readValues(source, counts, 0, 1);
+  // Some writers keep the high words of the strip offset and length in 65324/65325 instead of
+  // the value extensions; they apply only where the extension left the value below 4 GiB.
+  if (offsets.high === 0 && ifd.entries.has(NdpiTag.offsetHigh)) offset! += (await readNumber(source, ifd, NdpiTag.offsetHigh)) * 2 ** 32;
+  if (counts.high === 0 && ifd.entries.has(NdpiTag.byteCountHigh)) length! += (await readNumber(source, ifd, NdpiTag.byteCountHigh)) * 2 ** 32;
   if (!(offset! > 0 && length! > 4 && offset! + length! <= source.size)) {
     throw new CorruptSlideError(`${what}: JPEG strip ${offset}+${length} lies outside the file (${source.size} bytes)`);
   }
