@@ -14,7 +14,7 @@ import { regionsGeoJson, stableUuid } from '../heatmap/geojson.ts';
 import { tilesCsv } from '../heatmap/tiles-csv.ts';
 import type { BatchOutput } from './batch.ts';
 import type { ModelInfo } from './embedder.ts';
-import { OUTPUT_FILES, softwareVersion, writeAtomic } from './output.ts';
+import { OUTPUT_FILES, prepareOutputDir, softwareVersion, writeAtomic } from './output.ts';
 import { scoreSlide, type ScorerSummary } from './slide-scorer.ts';
 import { throwIfAborted, type Stage } from './stage.ts';
 import type { AnalysisResult } from './result.ts';
@@ -46,6 +46,7 @@ export const finishAnalysis: Stage<FinishInput, AnalysisResult, AnalysisParams> 
   const started = performance.now();
   const { plan, outDir } = input;
   const total = plan.tiles.length;
+  await prepareOutputDir(outDir);
   ctx.progress({ stage: 'score', done: 0, total });
   const { raw, summary } = await scoreSlide(total, input.batches, input.bank, params, ctx.signal);
   const scored = performance.now();
