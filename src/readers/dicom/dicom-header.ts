@@ -99,17 +99,17 @@ function notASlide(name: string, sop: string): UnsupportedSlideError {
 function describe(ds: DataSet, source: ByteSource, name: string): DicomInstance {
   const sop = ds.string('x00080016') ?? ds.string('x00020002') ?? '';
   if (sop !== WSI_SOP_CLASS) throw notASlide(name, sop || '(missing)');
-  const int = (tag: string, what: string, min = 1, max = 2 ** 31): number => {
-    const el = ds.elements[tag];
-    const v = el?.vr === 'IS' || el?.vr === 'DS' ? ds.intString(tag) : el?.length === 2 ? ds.uint16(tag) : ds.uint32(tag);
+  // The VR is given, not read: implicit-VR data sets carry none.
+  const int = (tag: string, vr: 'US' | 'UL' | 'IS', what: string, min = 1, max = 2 ** 31): number => {
+    const v = vr === 'IS' ? ds.intString(tag) : vr === 'US' ? ds.uint16(tag) : ds.uint32(tag);
     if (v === undefined || !Number.isInteger(v) || v < min || v > max) throw new CorruptSlideError(`${name}: ${what} is ${v ?? 'missing'}`);
     return v;
   };
-  const columns = int('x00280011', 'Columns (0028,0011)', 1, 65535);
-  const rows = int('x00280010', 'Rows (0028,0010)', 1, 65535);
-  const frames = ds.elements.x00280008 ? int('x00280008', 'NumberOfFrames (0028,0008)', 1, MAX_FRAMES) : 1;
-  const totalColumns = ds.elements.x00480006 ? int('x00480006', 'TotalPixelMatrixColumns (0048,0006)') : columns;
-  const totalRows = ds.elements.x00480007 ? int('x00480007', 'TotalPixelMatrixRows (0048,0007)') : rows;
+  const columns = int('x00280011', 'US', 'Columns (0028,0011)', 1, 65535);
+  const rows = int('x00280010', 'US', 'Rows (0028,0010)', 1, 65535);
+  const frames = ds.elements.x00280008 ? int('x00280008', 'IS', 'NumberOfFrames (0028,0008)', 1, MAX_FRAMES) : 1;
+  const totalColumns = ds.elements.x00480006 ? int('x00480006', 'UL', 'TotalPixelMatrixColumns (0048,0006)') : columns;
+  const totalRows = ds.elements.x00480007 ? int('x00480007', 'UL', 'TotalPixelMatrixRows (0048,0007)') : rows;
   const pixel = ds.elements.x7fe00010!;
   const imageType = [];
   for (let i = 0; i < (ds.numStringValues('x00080008') ?? 0); i++) imageType.push((ds.string('x00080008', i) ?? '').toUpperCase());
