@@ -133,7 +133,7 @@ test('bad input: each a clear message and a non-zero exit', async () => {
     assert.notEqual(code, 0, args.join(' '));
     assert.match(stderr, message);
     assert.doesNotMatch(stderr, /unexpected error/);
-    const left = await readdir(out).catch(() => []);
+    const left = await readdir(out).catch((): string[] => []);
     assert.ok(!left.includes('result.json'), 'no result for a failed run');
   }
 });
