@@ -117,6 +117,9 @@ export async function runPlanJob(ctx: WorkerContext, job: JobLike<PlanJobData>):
     const found = await recordFor(ctx, id, run);
     if (!found || (await stopped(ctx, id))) return null;
     const { record, params } = found;
+    const parentId = jobIds.aggregate(id, run);
+    // A plan job that stalled and runs again finds its flow in place: nothing more to do.
+    if (ctx.aggregateQueue && (await ctx.aggregateQueue.getJob(parentId))) return null;
     const slideRecord = await ctx.records.slide(record.slideId);
     await ctx.records.updateAnalysis(id, (r) => { r.state = 'planning'; r.startedAt = new Date().toISOString(); });
     const slide = await openSlide(await ctx.storage.localPath(slideRecord.fileKey));
@@ -132,7 +135,10 @@ export async function runPlanJob(ctx: WorkerContext, job: JobLike<PlanJobData>):
     }
     await writeJson(ctx.storage, keys.plan(id, run), stored);
     const ranges = batchRanges(stored.plan, params.batchSize);
-    await ctx.progress.startRun(id, run, ranges.length, stored.plan.tiles.length);
+    // Two attempts racing past the check above: only the first initialises the run's counters;
+    // a later one adds the flow only if the earlier attempt died before adding it.
+    const first = await ctx.progress.startRun(id, run, ranges.length, stored.plan.tiles.length);
+    if (!first && ctx.aggregateQueue && (await ctx.aggregateQueue.getJob(parentId))) return null;
     await ctx.records.updateAnalysis(id, (r) => {
       r.state = 'running';
       r.tilesTotal = stored.plan.tiles.length;
@@ -140,9 +146,6 @@ export async function runPlanJob(ctx: WorkerContext, job: JobLike<PlanJobData>):
       r.timings = { ...stored.timings };
     });
     if (!ctx.flow) throw new Error('plan worker has no FlowProducer');
-    const parentId = jobIds.aggregate(id, run);
-    // A retried plan job must not add the flow twice: if the parent exists, the flow is in place.
-    if (ctx.aggregateQueue && (await ctx.aggregateQueue.getJob(parentId))) return { batches: ranges.length, tiles: stored.plan.tiles.length };
     const attempts = ctx.batchAttempts ?? 5;
     await ctx.flow.add({
       name: 'aggregate',

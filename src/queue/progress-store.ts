@@ -4,6 +4,7 @@ import type { AnalysisProgress } from '../api/context.ts';
 import { redisKeys } from './names.ts';
 
 const MARK_BATCH_DONE = readFileSync(new URL('./scripts/mark-batch-done.lua', import.meta.url), 'utf8');
+const INIT_RUN = readFileSync(new URL('./scripts/init-run.lua', import.meta.url), 'utf8');
 
 /** How long stop flags and progress outlive an analysis. @defaultValue 30 days */
 const TTL_S = 30 * 24 * 3600;
@@ -19,14 +20,12 @@ export class ProgressStore {
     this.keys = redisKeys(prefix);
   }
 
-  /** Starts a run: totals set, counters zeroed. Batches of older runs no longer count. */
-  async startRun(id: string, run: number, batchesTotal: number, tilesTotal: number): Promise<void> {
-    const k = this.keys.progress(id);
-    await this.redis.multi()
-      .del(k)
-      .hset(k, { run, batchesTotal, tilesTotal, batchesDone: 0, tilesDone: 0, encodeMs: 0 })
-      .expire(k, TTL_S)
-      .exec();
+  /**
+   * Starts a run: totals set, counters zeroed, so batches of older runs no longer count. Only
+   * once per run (see scripts/init-run.lua). @returns false when the run was already initialised
+   */
+  async startRun(id: string, run: number, batchesTotal: number, tilesTotal: number): Promise<boolean> {
+    return (await this.redis.eval(INIT_RUN, 1, this.keys.progress(id), run, batchesTotal, tilesTotal, TTL_S)) === 1;
   }
 
   /** @returns 1 counted, 0 already counted (retry), -1 stale run; see scripts/mark-batch-done.lua */
