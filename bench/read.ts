@@ -4,7 +4,7 @@
  * SVS slides and on a synthetic ≥ 4-gigapixel slide made by `lamina synth`.
  *
  *   npm run bench:read                       # default slides, 300 regions each
- *   npm run bench:read -- --regions 100 --synth /path/big.tiff --cores 2
+ *   npm run bench:read -- --regions 100 --synth /path/big.tiff --cores 2 --repeat 5
  *
  * The synthetic slide is made once (65536 × 65536, seed 7) into /tmp/lamina-bench unless --synth
  * names one. Before timing, one region per slide is compared with OpenSlide (mean abs diff ≤ 2).
@@ -105,13 +105,14 @@ async function main(): Promise<void> {
     options: {
       worker: { type: 'string' }, regions: { type: 'string', default: '300' }, seed: { type: 'string', default: '42' },
       synth: { type: 'string' }, cores: { type: 'string', default: '1' }, slides: { type: 'string' },
+      repeat: { type: 'string', default: '3' },
     },
   });
   if (values.worker) {
     const regions = JSON.parse(await new Response(process.stdin as unknown as ReadableStream).text());
     return laminaWorker(values.worker, regions);
   }
-  const n = Number(values.regions), seed = Number(values.seed), cores = Number(values.cores);
+  const n = Number(values.regions), seed = Number(values.seed), cores = Number(values.cores), repeat = Number(values.repeat);
   const shared = join(repo, '..', 'shared', 'slides');
   const slides = values.slides ? values.slides.split(',') : [join(shared, 'CMU-1-Small-Region.svs'), join(shared, 'tcga-cr-7395-01a-01-ts1.svs'), join(shared, 'test3-DAPI-2-387.ndpi')];
   const synth = values.synth ?? '/tmp/lamina-bench/synth-65536.tiff';
@@ -125,7 +126,7 @@ async function main(): Promise<void> {
     slides.push(synth);
   }
   const { openSlide } = await import('../src/readers/registry.ts');
-  console.log(`# bench:read — ${n} random ${SIDE}×${SIDE} level-0 reads per slide, seed ${seed}, ${cores} core(s) per reader`);
+  console.log(`# bench:read — ${n} random ${SIDE}×${SIDE} level-0 reads per slide, seed ${seed}, ${cores} core(s) per reader, best of ${repeat} alternating runs`);
   console.log(`# machine: ${cpus()[0]?.model ?? 'unknown CPU'} × ${cpus().length}, node ${process.version}, ${new Date().toISOString()}`);
   console.log('| slide | size | Lamina MPix/s | OpenSlide MPix/s | ratio | Lamina peak RSS MB | OpenSlide peak RSS MB | mean abs diff |');
   console.log('|---|---|---|---|---|---|---|---|');
@@ -137,8 +138,15 @@ async function main(): Promise<void> {
     const diff = await checkAgreement(path, regions[0]!);
     if (diff > 2) throw new Error(`${basename(path)}: Lamina and OpenSlide disagree (mean abs diff ${diff.toFixed(2)}): not timing`);
     const input = JSON.stringify(regions);
-    const ours = runChild(pinned(cores, [process.execPath, '--import', 'tsx', join(here, 'read.ts'), '--worker', path]), input);
-    const theirs = runChild(pinned(cores, [PYTHON, '-c', OPENSLIDE_SCRIPT, path, String(SIDE)]), input);
+    // alternate the peers and keep each one's best run: on a shared machine, load from other
+    // processes comes and goes, and the best run is the closest to the reader's own cost
+    const ourRuns: Result[] = [], theirRuns: Result[] = [];
+    for (let i = 0; i < repeat; i++) {
+      ourRuns.push(runChild(pinned(cores, [process.execPath, '--import', 'tsx', join(here, 'read.ts'), '--worker', path]), input));
+      theirRuns.push(runChild(pinned(cores, [PYTHON, '-c', OPENSLIDE_SCRIPT, path, String(SIDE)]), input));
+    }
+    const best = (runs: Result[]) => ({ ...runs.reduce((m, r) => (r.seconds < m.seconds ? r : m)), peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)) });
+    const ours = best(ourRuns), theirs = best(theirRuns);
     const a = ours.mpix / ours.seconds, b = theirs.mpix / theirs.seconds;
     console.log(`| ${basename(path)} | ${width}×${height} | ${a.toFixed(1)} | ${b.toFixed(1)} | ${(a / b).toFixed(2)} | ${ours.peakRssMb.toFixed(0)} | ${theirs.peakRssMb.toFixed(0)} | ${diff.toFixed(2)} |`);
   }

@@ -13,14 +13,16 @@ sharp.cache(false);
 export async function decodeWithSharp(data: Buffer, what: string, name: string): Promise<RgbImage> {
   try {
     // failOn 'error': libjpeg warnings (a few extraneous bytes, a short last MCU row) are tolerated
-    // as OpenSlide tolerates them; real decode errors still throw.
-    const { data: pixels, info } = await sharp(data, { failOn: 'error', limitInputPixels: 1 << 24 })
-      .flatten({ background: '#ffffff' })
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    // as OpenSlide tolerates them; real decode errors still throw. The plain decode is the common
+    // case (3-channel JPEG tiles) and skips two pipeline stages; anything else goes the long way.
+    const options = { failOn: 'error', limitInputPixels: 1 << 24 } as const;
+    let { data: pixels, info } = await sharp(data, options).raw().toBuffer({ resolveWithObject: true });
     if (info.channels === 3) return { width: info.width, height: info.height, data: pixels };
-    // grey (1) or grey+alpha already flattened to 1: replicate
+    if (info.channels !== 1) {
+      ({ data: pixels, info } = await sharp(data, options).flatten({ background: '#ffffff' }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true }));
+      if (info.channels === 3) return { width: info.width, height: info.height, data: pixels };
+    }
+    // grey: replicate
     const n = info.width * info.height;
     const rgb = Buffer.allocUnsafe(n * 3);
     for (let i = 0; i < n; i++) {

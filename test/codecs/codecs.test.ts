@@ -97,3 +97,16 @@ test('registry: names ids, refuses unknown ones by name, loads each codec once',
   assert.throws(() => getCodec(32773, 'p.tiff'), { name: 'UnsupportedSlideError', message: 'p.tiff: Unsupported TIFF compression: 32773 (PackBits)' });
   assert.equal(await getCodec(8), await getCodec(32946));
 });
+
+test('sharp-decoded codecs: grey JPEG is replicated, transparent WebP is flattened onto white', async () => {
+  const grey = await sharp(Buffer.alloc(64, 77), { raw: { width: 8, height: 8, channels: 1 } }).jpeg({ quality: 100 }).toBuffer();
+  const g = await decodeBlock(grey, ctx({ compression: 7, width: 8, height: 8, photometric: 1, samplesPerPixel: 1 }));
+  assert.equal(g.data.length, 8 * 8 * 3);
+  assert.ok(Math.abs(g.data[0]! - 77) <= 1 && g.data[0] === g.data[1] && g.data[1] === g.data[2]);
+  const rgba = Buffer.alloc(8 * 8 * 4);
+  for (let i = 0; i < 64; i++) rgba.set(i < 32 ? [10, 200, 10, 0] : [10, 200, 10, 255], i * 4);
+  const webp = await sharp(rgba, { raw: { width: 8, height: 8, channels: 4 } }).webp({ lossless: true }).toBuffer();
+  const w = await decodeBlock(webp, ctx({ compression: 50001, width: 8, height: 8 }));
+  assert.deepEqual([...w.data.subarray(0, 3)], [255, 255, 255]);
+  assert.deepEqual([...w.data.subarray(63 * 3, 64 * 3)], [10, 200, 10]);
+});
