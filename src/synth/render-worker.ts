@@ -3,14 +3,11 @@
  * (transferred, not copied). Started by tile-producer.ts through render-worker-entry.mjs.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import sharp from 'sharp';
 import { produceTile, type WorkerInit } from './tile-producer.ts';
 import { TileRenderer } from './tile-render.ts';
 
-// libvips in each worker: one thread and no operation cache, so N workers use about N cores and little memory.
-sharp.concurrency(1);
-sharp.cache(false);
-
+// No sharp.concurrency()/cache() here: libvips is one instance per process, so those settings would
+// change every other sharp user in the process too.
 const init = workerData as WorkerInit;
 const renderer = new TileRenderer(init.setup, init.atlas);
 const size = init.setup.tileSize;

@@ -58,12 +58,13 @@ export function inlineProducer(setup: RenderSetup, atlas: StromaAtlas, enc: Enco
 const WORKER_ENTRY = new URL('./render-worker-entry.mjs', import.meta.url);
 
 /** Renders on `count` worker threads, up to `window` tiles ahead of the consumer. */
-export function workerProducer(init: WorkerInit, order: Int32Array, count: number, window = 6 * count): TileProducer {
+export function workerProducer(init: WorkerInit, order: Int32Array, count: number, window = 4 * count): TileProducer {
   const total = order.length / 2;
   const pending = new Map<number, { resolve: (t: ProducedTile) => void; reject: (e: unknown) => void; promise: Promise<ProducedTile> }>();
   let failure: unknown = null;
   const workers = Array.from({ length: count }, () => {
-    const w = new Worker(WORKER_ENTRY, { workerData: init });
+    // A small old generation makes V8 collect the per-tile buffers early instead of growing the heap.
+    const w = new Worker(WORKER_ENTRY, { workerData: init, resourceLimits: { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 8 } });
     w.on('message', (m: { index: number; jpeg: Uint8Array | null; reduced: Uint8Array | null; error?: string }) => {
       const p = pending.get(m.index);
       if (!p) return;
