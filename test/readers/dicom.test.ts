@@ -189,3 +189,29 @@ test('uncompressed (explicit VR little endian) frames read as stored', async () 
   const native = encode([[0x7fe00010, 'OB', Buffer.concat(await decodedFrames())]]);
   await sameAsRealLevel1(levelInstance('1.2.840.10008.1.2.1', 'RGB', native), 'none');
 });
+
+test('a level split over two files (a concatenation) reads as one level', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lamina-dicom-'));
+  const frames = realFrames(join(SERIES, 'level-1-frames-0-9.dcm'));
+  const part = (first: number, count: number): Item => [
+    [0x00080008, 'CS', 'DERIVED\\PRIMARY\\VOLUME\\NONE'], [0x00080016, 'UI', WSI_SOP_CLASS], [0x0020000e, 'UI', '1.2.826.0.1.3680043.8.498.3'],
+    [0x00209161, 'UI', '1.2.826.0.1.3680043.8.498.4'], [0x00209228, 'UL', [first]],
+    [0x00280002, 'US', [3]], [0x00280004, 'CS', 'YBR_FULL_422'], [0x00280008, 'IS', String(count)], [0x00280010, 'US', [500]], [0x00280011, 'US', [500]],
+    [0x00280100, 'US', [8]], [0x00480006, 'UL', [1110]], [0x00480007, 'UL', [1483]], [0x00209311, 'CS', 'TILED_FULL'],
+  ];
+  // written second-part-first so that file order is not frame order
+  writeFileSync(join(dir, 'a.dcm'), part10(WSI_SOP_CLASS, '1.2.840.10008.1.2.4.50', part(5, 4), encapsulate(frames.slice(5), false)));
+  writeFileSync(join(dir, 'b.dcm'), part10(WSI_SOP_CLASS, '1.2.840.10008.1.2.4.50', part(0, 5), encapsulate(frames.slice(0, 5), false)));
+  const real = await openSlide(SERIES);
+  const crafted = await openSlide(dir);
+  try {
+    assert.deepEqual(crafted.levels.map((l) => [l.width, l.height]), [[1110, 1483]]);
+    const a = await crafted.readRegion(0, 0, 0, 1110, 1483);
+    const b = await real.readRegion(0, 0, 1, 1110, 1483);
+    assert.ok(a.data.equals(b.data));
+  } finally {
+    await real.close();
+    await crafted.close();
+    rmSync(dir, { recursive: true });
+  }
+});

@@ -40,6 +40,10 @@ export interface DicomInstance {
   planarConfiguration: number;
   bitsAllocated: number;
   organization: string;
+  /** ConcatenationUID (0020,9161): the instance is one part of a level split over several files. */
+  concatenationUid: string | null;
+  /** ConcatenationFrameOffsetNumber (0020,9228): frames of the earlier parts. */
+  concatenationFrameOffset: number;
   /** PixelSpacing in mm: [row spacing (y), column spacing (x)]; null when absent. */
   pixelSpacing: [number, number] | null;
   /** ImagedVolumeWidth/Height in mm, a fallback for pixel spacing. */
@@ -132,6 +136,8 @@ function describe(ds: DataSet, source: ByteSource, name: string): DicomInstance 
     planarConfiguration: ds.uint16('x00280006') ?? 0,
     bitsAllocated: ds.uint16('x00280100') ?? 8,
     organization: ds.string('x00209311') ?? '',
+    concatenationUid: ds.string('x00209161') ?? null,
+    concatenationFrameOffset: ds.uint32('x00209228') ?? 0,
     pixelSpacing: spacing,
     imagedVolume: vw && vh && vw > 0 && vh > 0 ? [vw, vh] : null,
     objectivePower: objectivePower(ds),

@@ -39,14 +39,37 @@ export class DicomImage {
   readonly tileHeight: number;
   readonly tilesAcross: number;
   readonly tilesDown: number;
-  private readonly frames: FrameIndex;
+  readonly inst: DicomInstance;
+  /** Parts of a concatenation (one entry for a plain instance), their frame indexes and first frames. */
+  private readonly parts: DicomInstance[];
+  private readonly indexes: FrameIndex[];
+  private readonly partStarts: number[];
   /** Tile index → frame index (−1: not stored). */
   private readonly grid: Int32Array;
   /** Frames decoded since open, for tests and benchmarks. */
   framesDecoded = 0;
 
-  constructor(readonly inst: DicomInstance, private readonly cache: TileCache, private readonly cacheKey: string, warnings: string[]) {
+  /** @param parts one instance, or the parts of a concatenation in frame-offset order. */
+  constructor(parts: DicomInstance[], private readonly cache: TileCache, private readonly cacheKey: string, warnings: string[]) {
+    const inst = parts[0]!;
+    this.inst = inst;
+    this.parts = parts;
     checkTransferSyntax(inst);
+    this.partStarts = [];
+    let total = 0;
+    for (const p of parts) {
+      if (p.transferSyntax !== inst.transferSyntax || p.columns !== inst.columns || p.rows !== inst.rows || p.totalColumns !== inst.totalColumns || p.totalRows !== inst.totalRows) {
+        throw new CorruptSlideError(`${p.name}: concatenation part differs from ${inst.name} in size or transfer syntax`);
+      }
+      if (p.concatenationUid !== null && p.concatenationFrameOffset !== total) {
+        throw new CorruptSlideError(`${p.name}: concatenation frame offset ${p.concatenationFrameOffset}, expected ${total}`);
+      }
+      this.partStarts.push(total);
+      total += p.frames;
+    }
+    const frameCount = total;
+    const positions = inst.positions ? parts.flatMap((p) => p.positions ?? []) : null;
+    if (positions && positions.length !== frameCount) throw new CorruptSlideError(`${inst.name}: concatenation parts disagree on per-frame positions`);
     this.width = inst.totalColumns;
     this.height = inst.totalRows;
     this.tileWidth = inst.columns;
@@ -57,11 +80,11 @@ export class DicomImage {
     this.tilesDown = Math.ceil(this.height / this.tileHeight);
     const tiles = this.tilesAcross * this.tilesDown;
     if (tiles > 10_000_000) throw new CorruptSlideError(`${inst.name}: ${tiles} tiles in the total pixel matrix`);
-    this.frames = new FrameIndex(inst);
+    this.indexes = parts.map((p) => new FrameIndex(p));
     this.grid = new Int32Array(tiles).fill(-1);
-    if (inst.positions && inst.organization !== 'TILED_FULL') {
+    if (positions && inst.organization !== 'TILED_FULL') {
       let duplicates = 0;
-      inst.positions.forEach((p, f) => {
+      positions.forEach((p, f) => {
         if (p.column % this.tileWidth !== 0 || p.row % this.tileHeight !== 0) {
           throw new UnsupportedSlideError(`${inst.name}: frame ${f + 1} at (${p.column + 1}, ${p.row + 1}) is not on the ${this.tileWidth} × ${this.tileHeight} tile grid`);
         }
@@ -75,8 +98,8 @@ export class DicomImage {
       if (duplicates) warnings.push(`${inst.name}: ${duplicates} frames share a tile position (other focal planes or optical paths); the first is shown`);
     } else {
       // TILED_FULL: row-major tiles; further planes/paths follow and are not shown.
-      if (inst.frames < tiles) throw new CorruptSlideError(`${inst.name}: ${inst.frames} frames for a ${this.tilesAcross} × ${this.tilesDown} tile grid`);
-      if (inst.organization !== 'TILED_FULL' && inst.frames > 1) warnings.push(`${inst.name}: DimensionOrganizationType ${inst.organization || 'missing'}; frames taken in TILED_FULL order`);
+      if (frameCount < tiles) throw new CorruptSlideError(`${inst.name}: ${frameCount} frames for a ${this.tilesAcross} × ${this.tilesDown} tile grid`);
+      if (inst.organization !== 'TILED_FULL' && frameCount > 1) warnings.push(`${inst.name}: DimensionOrganizationType ${inst.organization || 'missing'}; frames taken in TILED_FULL order`);
       for (let t = 0; t < tiles; t++) this.grid[t] = t;
     }
   }
@@ -113,8 +136,10 @@ export class DicomImage {
   }
 
   private async decode(frame: number): Promise<RgbImage> {
-    const { inst } = this;
-    const span = await this.frames.frame(frame);
+    let p = this.parts.length - 1;
+    while (this.partStarts[p]! > frame) p--;
+    const inst = this.parts[p]!;
+    const span = await this.indexes[p]!.frame(frame - this.partStarts[p]!);
     const parts = await Promise.all(span.parts.map((p) => inst.source.read(p.offset, p.length)));
     const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     const what = `${inst.name}: frame ${frame + 1}`;

@@ -126,26 +126,33 @@ function build(series: DicomInstance[], name: string, cache: TileCache, skipped:
     else if (ASSOCIATED[flavour] && !associated.has(ASSOCIATED[flavour]!)) associated.set(ASSOCIATED[flavour]!, inst);
   }
   if (volumes.length === 0) throw new UnsupportedSlideError(`${name}: the series has no VOLUME instance (only ${[...associated.keys()].join(', ') || 'nothing'})`);
-  volumes.sort((a, b) => b.totalColumns - a.totalColumns || b.totalRows - a.totalRows);
-  const levels: DicomInstance[] = [];
+  // A level split over several files (a concatenation) is one level: its parts in frame order.
+  const groups = new Map<string, DicomInstance[]>();
   for (const v of volumes) {
-    const prev = levels[levels.length - 1];
-    if (prev && prev.totalColumns === v.totalColumns && prev.totalRows === v.totalRows) {
-      warnings.push(`${v.name}: same size as ${prev.name} (another focal plane or optical path); not used`);
+    const id = v.concatenationUid ?? `instance:${groups.size}:${v.name}`;
+    groups.set(id, [...(groups.get(id) ?? []), v]);
+  }
+  const units = [...groups.values()].map((parts) => parts.sort((a, b) => a.concatenationFrameOffset - b.concatenationFrameOffset));
+  units.sort((a, b) => b[0]!.totalColumns - a[0]!.totalColumns || b[0]!.totalRows - a[0]!.totalRows);
+  const levels: DicomInstance[][] = [];
+  for (const u of units) {
+    const prev = levels[levels.length - 1]?.[0];
+    if (prev && prev.totalColumns === u[0]!.totalColumns && prev.totalRows === u[0]!.totalRows) {
+      warnings.push(`${u[0]!.name}: same size as ${prev.name} (another focal plane or optical path); not used`);
       continue;
     }
-    levels.push(v);
+    levels.push(u);
   }
-  const images = levels.map((inst, i) => new DicomImage(inst, cache, `${key}/L${i}`, warnings));
-  const base = levels[0]!;
+  const images = levels.map((parts, i) => new DicomImage(parts, cache, `${key}/L${i}`, warnings));
+  const base = levels[0]![0]!;
   const mpp = pickMpp(base, warnings);
-  const objectivePower = levels.map((l) => l.objectivePower).find((p) => p !== null) ?? null;
+  const objectivePower = levels.map((l) => l[0]!.objectivePower).find((p) => p !== null) ?? null;
   const properties: Record<string, string> = { 'dicom.SeriesInstanceUID': base.seriesUid, 'dicom.TransferSyntaxUID': base.transferSyntax, 'dicom.PhotometricInterpretation': base.photometric };
   for (const [k, v] of Object.entries(base.attributes)) properties[`dicom.${k}`] = v;
   if (base.photometric === 'RGB' && base.transferSyntax.startsWith('1.2.840.10008.1.2.4.5')) {
     warnings.push('PhotometricInterpretation says RGB for JPEG frames; the colour space is taken from the JPEG data (JFIF/Adobe markers)');
   }
-  const assoc = [...associated.entries()].map(([n, inst]) => ({ name: n, image: new DicomImage(inst, cache, `${key}/A:${n}`, warnings) }));
+  const assoc = [...associated.entries()].map(([n, inst]) => ({ name: n, image: new DicomImage([inst], cache, `${key}/A:${n}`, warnings) }));
   return createDicomSlide({ name, images, mpp, objectivePower, properties, associated: assoc, warnings, cache, cacheKey: key, sources: series.map((s) => s.source) });
 }
 
