@@ -107,9 +107,10 @@ export function assembleJpeg(header: JpegHeader, width: number, height: number, 
   if (width < 1 || height < 1 || width > JPEG_MAX_SIDE || height > JPEG_MAX_SIDE) {
     throw new UnsupportedSlideError(`cannot build a ${width} × ${height} JPEG (limit ${JPEG_MAX_SIDE})`);
   }
-  let total = header.bytes.length + 2;
+  // header, each run followed by an RST marker (the last by EOI instead)
+  let total = header.bytes.length;
   for (const run of runs) total += run.data.length + 2;
-  const out = Buffer.allocUnsafe(total - 2 + 2);
+  const out = Buffer.allocUnsafe(total);
   header.bytes.copy(out, 0);
   out.writeUInt16BE(height, header.sofDimensionsAt);
   out.writeUInt16BE(width, header.sofDimensionsAt + 2);
