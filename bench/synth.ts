@@ -56,6 +56,6 @@ for (const n of sizes.length ? sizes : [20000]) {
     const label = kind === 'lamina' ? `lamina synth (${workers} workers)` : 'libvips tiffsave (noise)';
     console.log(`${`${n}²`.padEnd(11)} ${label.padEnd(22)} ${m.seconds.toFixed(1).padStart(6)} ${m.cpuSeconds.toFixed(1).padStart(7)} `
       + `${((n * n) / 1e6 / m.seconds).toFixed(1).padStart(13)} ${m.maxRssMb.toFixed(0).padStart(12)} ${(m.bytes / 2 ** 20).toFixed(0).padStart(10)} ${String(m.levels).padStart(7)}`);
-    if (!args.includes('--keep')) rmSync(out, { force: true });
+    if (!args.includes('--keep')) for (const f of [out, out.replace('.tiff', '.mask.png'), out.replace('.tiff', '.anomalies.json')]) rmSync(f, { force: true });
   }
 }

@@ -82,14 +82,6 @@ export async function synthesizeSlide(options: SynthOptions): Promise<SynthResul
     count: o.anomalies, kinds, minSize: o.minAnomalySize, maxSize: maxAnomalySize, gap: Math.max(64, 3 * maskDownsample), realPatches,
   });
 
-  const mask = rasterizeMask(anomalies, o.width, o.height, maskDownsample);
-  await writeMaskPng(o.maskPath, mask);
-  const realSources = [...new Set([...(sources.background ? [sources.background.name] : []), ...anomalies.flatMap((a) => (a.source ? [a.source] : []))])];
-  writeSidecar(o.sidecarPath, {
-    format: 'lamina-synth-anomalies/1', slide: o.out, mask: o.maskPath, width: o.width, height: o.height, mpp: o.mpp, seed: o.seed,
-    background: o.background, maskDownsample, maskWidth: mask.width, maskHeight: mask.height, realSources, anomalies,
-  });
-
   const levels = pyramidLevels(o.width, o.height, o.tileSize, o.levelFactor);
   const description = `Lamina synthetic slide (not real tissue): seed=${o.seed} background=${o.background} anomalies=${anomalies.length}`
     + ` kinds=${[...new Set(anomalies.map((a) => a.kind))].join(',') || 'none'} |MPP = ${o.mpp}`;
@@ -98,6 +90,15 @@ export async function synthesizeSlide(options: SynthOptions): Promise<SynthResul
     path: o.out, levels, factor: o.levelFactor, quality: o.quality, mpp: o.mpp, description, workers: o.workers,
     onProgress: o.onProgress, signal: o.signal,
   });
+  // Truth files last: a failed or cancelled run leaves none of the three behind.
+  const mask = rasterizeMask(anomalies, o.width, o.height, maskDownsample);
+  await writeMaskPng(o.maskPath, mask);
+  const realSources = [...new Set([...(sources.background ? [sources.background.name] : []), ...anomalies.flatMap((a) => (a.source ? [a.source] : []))])];
+  writeSidecar(o.sidecarPath, {
+    format: 'lamina-synth-anomalies/1', slide: o.out, mask: o.maskPath, width: o.width, height: o.height, mpp: o.mpp, seed: o.seed,
+    background: o.background, maskDownsample, maskWidth: mask.width, maskHeight: mask.height, realSources, anomalies,
+  });
+
   return {
     path: o.out, maskPath: o.maskPath, sidecarPath: o.sidecarPath, width: o.width, height: o.height, mpp: o.mpp, seed: o.seed,
     tileSize: o.tileSize, levels, background: o.background, maskDownsample, maskWidth: mask.width, maskHeight: mask.height,
