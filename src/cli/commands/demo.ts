@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import type { Command } from '../main.ts';
-import { parseFlags } from '../args.ts';
+import { numberFlag, parseFlags } from '../args.ts';
 import { cliContext, withInterrupt } from '../analyze-progress.ts';
 import { summarise, untrainedNotice } from './analyze.ts';
 import { parseAnalysisParams } from '../../../pipelines/anomaly.ts';
@@ -9,7 +9,7 @@ import { analyzeSlide } from '../../pipeline/analyze.ts';
 import { openEmbedder } from '../../pipeline/open-embedder.ts';
 import type { AnalysisResult } from '../../pipeline/result.ts';
 
-const usage = 'lamina demo [--out dir] [--model name|path]';
+const usage = 'lamina demo [--port N] [--model name|path] [--exit-when-done] | lamina demo --local [--out dir] [--model name|path]';
 
 /** The real sample slide, resolved from the repository root (../shared/slides). */
 export const DEMO_SLIDE = resolve(fileURLToPath(new URL('../../../', import.meta.url)), '../shared/slides/CMU-1-Small-Region.svs');
@@ -36,10 +36,18 @@ export async function runDemoAnalysis(options: { outDir?: string; model?: string
 }
 
 export const command: Command = {
-  summary: 'Analyse the real sample slide (CMU-1-Small-Region.svs) and print where the result is',
+  summary: 'The whole service on one machine: Redis, API and a worker; uploads and analyses the sample slide, prints the viewer URL (--local: analyse in this process only)',
   usage,
   async run(argv) {
-    const { values } = parseFlags(argv, { out: { type: 'string' }, model: { type: 'string' } }, usage);
+    const { values } = parseFlags(argv, {
+      out: { type: 'string' }, model: { type: 'string' }, local: { type: 'boolean' }, port: { type: 'string' }, 'exit-when-done': { type: 'boolean' },
+    }, usage);
+    if (!values.local) {
+      const { runServiceDemo } = await import('../demo-service.ts');
+      const port = numberFlag('port', values.port as string | undefined, Number(process.env.PORT) || 8080, 0, 65535);
+      const params = values.model ? { model: values.model } : {};
+      return withInterrupt((signal) => runServiceDemo({ slide: DEMO_SLIDE, port, params, exitWhenDone: Boolean(values['exit-when-done']), signal }));
+    }
     return withInterrupt(async (signal) => {
       const { result, outDir } = await runDemoAnalysis({ outDir: values.out as string | undefined, model: values.model as string | undefined, signal });
       console.log(summarise(result, outDir));
