@@ -1,0 +1,28 @@
+# Lamina: one image for the API (`serve`) and the workers (`worker`). No build step: TypeScript
+# runs through tsx, a runtime dependency.
+FROM node:20-bookworm-slim
+
+# libvulkan1: the Vulkan loader Dawn (WebGPU) needs; the NVIDIA container runtime mounts the
+# driver's ICD into the GPU worker (see docker-compose.yml). tini reaps sandboxed batch children.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libvulkan1 ca-certificates tini \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY bin ./bin
+COPY src ./src
+COPY pipelines ./pipelines
+COPY workers ./workers
+COPY kernels ./kernels
+
+ENV NODE_ENV=production \
+    LAMINA_DATA_DIR=/data \
+    PORT=8080
+RUN mkdir -p /data && chown node:node /data
+VOLUME ["/data"]
+EXPOSE 8080
+USER node
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "bin/lamina.js"]
+CMD ["serve"]
