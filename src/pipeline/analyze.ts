@@ -61,11 +61,15 @@ export async function analyzeSlide(path: string, params: AnalysisParams, ctx: St
     const t2 = performance.now();
     const total = plan.tiles.length;
     let done = 0;
+    let readMs = 0;
+    let embedMs = 0;
     ctx.progress({ stage: 'encode', done, total });
     for (const range of batchRanges(plan, params.batchSize)) {
       throwIfAborted(ctx.signal, 'analysis');
       const out = await processBatch({ slide, plan, range, embedder, bank }, params, ctx);
       await spill.append(out);
+      readMs += out.timings?.read ?? 0;
+      embedMs += (out.timings?.embed ?? 0) + (out.timings?.score ?? 0);
       done += out.count;
       ctx.progress({ stage: 'encode', done, total });
     }
@@ -79,7 +83,8 @@ export async function analyzeSlide(path: string, params: AnalysisParams, ctx: St
         batches: () => spill.read(),
         outDir: options.outDir,
         input: { name: basename(path), sha256, bytes },
-        timings: { open: Math.round(t1 - t0), ...planTimings, encode: Math.round(t3 - t2) },
+        // `encode` is the whole batch loop; `read` and `embed` (incl. bank kNN) are its parts.
+        timings: { open: Math.round(t1 - t0), ...planTimings, encode: Math.round(t3 - t2), read: Math.round(readMs), embed: Math.round(embedMs) },
       },
       params,
       ctx,

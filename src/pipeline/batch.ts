@@ -41,6 +41,8 @@ export interface BatchOutput {
   embeddings: Float32Array;
   /** Raw kNN distances to the bank; null when scoring happens in `finishAnalysis`. */
   rawScores: Float64Array | null;
+  /** Milliseconds spent reading tiles, embedding and scoring (not part of the binary form). */
+  timings?: { read: number; embed: number; score: number };
 }
 
 /**
@@ -68,6 +70,7 @@ export const processBatch: Stage<BatchInput, BatchOutput, AnalysisParams> = asyn
   }
   throwIfAborted(ctx.signal, 'batch');
   const tiles = plan.tiles.slice(range.start, range.end);
+  const t0 = performance.now();
   let images;
   try {
     images = await readTiles(slide, plan, tiles, ctx.signal);
@@ -77,13 +80,16 @@ export const processBatch: Stage<BatchInput, BatchOutput, AnalysisParams> = asyn
     throw new CorruptSlideError(`${slide.name}: reading tiles from level-0 (${t.x}, ${t.y}) at level ${plan.levelIndex} failed: ${(err as Error).message}`, { cause: err });
   }
   throwIfAborted(ctx.signal, 'batch');
+  const t1 = performance.now();
   const embeddings = await embedder.embed(images, ctx.signal);
+  const t2 = performance.now();
   const dim = embedder.model.embeddingSize;
   if (embeddings.length !== tiles.length * dim) {
     throw new UnprocessableError(`encoder '${embedder.model.name}' returned ${embeddings.length} values for ${tiles.length} tiles of ${dim}`);
   }
   const rawScores = scoresInBatch(params, bank) ? knnScores(bank!, embeddings, tiles.length, params.k) : null;
-  return { start: range.start, count: tiles.length, dim, embeddings, rawScores };
+  const timings = { read: t1 - t0, embed: t2 - t1, score: performance.now() - t2 };
+  return { start: range.start, count: tiles.length, dim, embeddings, rawScores, timings };
 };
 
 const BATCH_MAGIC = 'LMNBATC1';

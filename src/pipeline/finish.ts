@@ -112,7 +112,8 @@ export const finishAnalysis: Stage<FinishInput, AnalysisResult, AnalysisParams> 
     }),
     regions: regions.map(({ polygon: _polygon, ...r }) => ({ id: stableUuid(`${idSeed}:region:${r.index}`), ...r })),
     files: { ...OUTPUT_FILES },
-    timings: { ...timings, total: Object.values(timings).reduce((a, b) => a + b, 0) },
+    // read/embed are parts of encode, not added again.
+    timings: { ...timings, total: Object.entries(timings).reduce((a, [k, v]) => (k === 'read' || k === 'embed' ? a : a + v), 0) },
   };
   await writeAtomic(outDir, OUTPUT_FILES.result, `${JSON.stringify(result, null, 2)}\n`);
   ctx.log.info(`wrote ${join(outDir, OUTPUT_FILES.result)}`);
