@@ -10,6 +10,7 @@ export interface Command {
 // Lazy, so `lamina info` never loads onnxruntime or Dawn.
 const commands: Record<string, () => Promise<{ command: Command }>> = {
   info: () => import('./commands/info.ts'),
+  bench: () => import('./commands/bench.ts'),
   region: () => import('./commands/region.ts'),
   synth: () => import('./commands/synth.ts'),
   analyze: () => import('./commands/analyze.ts'),

@@ -1,0 +1,236 @@
+/**
+ * Generates the WGSL of both flash-attention paths from the .wgsl templates beside this file:
+ * constants are substituted, and for the subgroup-matrix path the matrix code is unrolled here
+ * (every matrix lives in a named `let`/`var`, so no matrix array is ever indexed at run time).
+ * With `emulate`, the matrix builtins become plain WGSL functions over `array<f32, T*T>` that every
+ * invocation computes in full: slow, but it runs the fast path's exact indexing, softmax, masking
+ * and rescaling on adapters without the feature (lavapipe in CI).
+ */
+import { readFileSync } from 'node:fs';
+
+const here = new URL('.', import.meta.url);
+const templates = new Map<string, string>();
+function template(name: string): string {
+  let t = templates.get(name);
+  if (t === undefined) {
+    t = readFileSync(new URL(name, here), 'utf8');
+    templates.set(name, t);
+  }
+  return t;
+}
+
+function fill(text: string, values: Record<string, string | number>): string {
+  const out = text.replace(/\{\{(\w+)\}\}/g, (_, name: string) => {
+    if (!(name in values)) throw new Error(`flash-attention template: no value for {{${name}}}`);
+    return String(values[name]);
+  });
+  return out;
+}
+
+/** Shape of the portable kernel. */
+export interface PortableVariant {
+  path: 'portable';
+  headDim: number;
+  precision: 'f16' | 'f32';
+  /** Query rows (and invocations) per workgroup. */
+  rowsPerWorkgroup: number;
+  keysPerTile: number;
+  /** Run-time loop bounds (for CPU adapters, whose compilers unroll everything). @defaultValue false */
+  opaqueLoops?: boolean;
+}
+
+/** Shape of the subgroup-matrix kernel. */
+export interface SubgroupMatrixVariant {
+  path: 'subgroup-matrix';
+  headDim: number;
+  /** Side of the square f16×f16→f32 subgroup matrix (M = N = K). */
+  tile: number;
+  subgroupSize: number;
+  subgroupsPerWorkgroup: number;
+  /** Query tiles of `tile` rows per subgroup. */
+  mTilesPerSubgroup: number;
+  keysPerTile: number;
+  /** Replace the matrix builtins by plain WGSL (testing without the feature). */
+  emulate: boolean;
+  /** Run-time loop bounds (for CPU adapters). @defaultValue false */
+  opaqueLoops?: boolean;
+}
+
+export type AttentionVariant = PortableVariant | SubgroupMatrixVariant;
+
+/** Query rows one workgroup covers. */
+export function rowsPerWorkgroup(v: AttentionVariant): number {
+  return v.path === 'portable' ? v.rowsPerWorkgroup : v.subgroupsPerWorkgroup * v.mTilesPerSubgroup * v.tile;
+}
+
+/** Invocations per workgroup. */
+export function workgroupInvocations(v: AttentionVariant): number {
+  return v.path === 'portable' ? v.rowsPerWorkgroup : v.subgroupsPerWorkgroup * v.subgroupSize;
+}
+
+/** Bytes of workgroup memory the variant declares. */
+export function workgroupBytes(v: AttentionVariant): number {
+  if (v.path === 'portable') return 2 * v.keysPerTile * v.headDim * 4 + v.keysPerTile * 4;
+  const br = rowsPerWorkgroup(v);
+  const ks = v.headDim + 8;
+  const pst = Math.max(v.keysPerTile, v.headDim) + 8;
+  return 2 * v.keysPerTile * ks * 2 + br * (v.keysPerTile + 4) * 4 + br * pst * 2 + v.keysPerTile * 4 + 4;
+}
+
+/** A stable key for pipeline caches and benchmark tables. */
+export function variantKey(v: AttentionVariant): string {
+  const o = v.opaqueLoops ? '-opaque' : '';
+  if (v.path === 'portable') return `portable-${v.precision}-d${v.headDim}-br${v.rowsPerWorkgroup}-bc${v.keysPerTile}${o}`;
+  return `sgmat${v.emulate ? '-emu' : ''}-d${v.headDim}-t${v.tile}-sg${v.subgroupSize}x${v.subgroupsPerWorkgroup}-mt${v.mTilesPerSubgroup}-bc${v.keysPerTile}${o}`;
+}
+
+/** WGSL of a variant; throws on shapes the templates cannot express. */
+export function attentionWgsl(v: AttentionVariant): string {
+  return v.path === 'portable' ? portableWgsl(v) : subgroupMatrixWgsl(v);
+}
+
+function portableWgsl(v: PortableVariant): string {
+  if (v.headDim % 4 !== 0) throw new Error(`portable attention needs a head size divisible by 4, got ${v.headDim}`);
+  const f16 = v.precision === 'f16';
+  return fill(template('flash-attention.portable.wgsl'), {
+    D: v.headDim, BR: v.rowsPerWorkgroup, BC: v.keysPerTile, OPAQUE: v.opaqueLoops ? 1 : 0,
+    VEC: f16 ? 'vec2<u32>' : 'vec4<f32>',
+    LOAD4: f16 ? 'return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));' : 'return w;',
+    STORE4: f16 ? 'return vec2<u32>(pack2x16float(x.xy), pack2x16float(x.zw));' : 'return x;',
+  });
+}
+
+interface MatrixOps {
+  left: string; right: string; result: string; zero: string;
+  load(type: 'left' | 'right' | 'result', arr: string, off: string, colMajor: boolean, stride: string): string;
+  store(arr: string, off: string, m: string, stride: string): string;
+  mma(a: string, b: string, c: string): string;
+}
+
+function realOps(t: number): MatrixOps {
+  const types = { left: `subgroup_matrix_left<f16, ${t}, ${t}>`, right: `subgroup_matrix_right<f16, ${t}, ${t}>`, result: `subgroup_matrix_result<f32, ${t}, ${t}>` };
+  return {
+    ...types,
+    zero: `${types.result}()`,
+    load: (type, arr, off, cm, stride) => `subgroupMatrixLoad<${types[type]}, ${cm ? 'col_major' : 'row_major'}>(&${arr}, ${off}, ${stride})`,
+    store: (arr, off, m, stride) => `subgroupMatrixStore<row_major>(&${arr}, ${off}, ${m}, ${stride});`,
+    mma: (a, b, c) => `subgroupMatrixMultiplyAccumulate(${a}, ${b}, ${c})`,
+  };
+}
+
+function emulatedOps(t: number): MatrixOps {
+  const m = `array<f32, ${t * t}>`;
+  return {
+    left: m, right: m, result: m, zero: `${m}()`,
+    load: (_type, arr, off, cm, stride) => `emuLoad_${arr}(${off}, ${cm}, ${stride})`,
+    store: (arr, off, mat, stride) => `emuStore_${arr}(${off}, ${mat}, ${stride});`,
+    mma: (a, b, c) => `emuMma(${a}, ${b}, ${c})`,
+  };
+}
+
+function emulationFunctions(t: number): string {
+  const m = `array<f32, ${t * t}>`;
+  const load = (arr: string) => `fn emuLoad_${arr}(off: u32, colMajor: bool, stride: u32) -> ${m} {
+  var r: ${m};
+  for (var i = 0u; i < opaque(${t}u); i++) { for (var j = 0u; j < opaque(${t}u); j++) {
+    r[i * ${t}u + j] = f32(${arr}[off + select(i * stride + j, j * stride + i, colMajor)]);
+  } }
+  return r;
+}`;
+  return [
+    '// Emulated subgroup matrices: each invocation holds and computes the whole matrix.',
+    load('kT'), load('vT'), load('pS'), load('sS'),
+    `fn emuStore_sS(off: u32, mat: ${m}, stride: u32) {
+  for (var i = 0u; i < opaque(${t}u); i++) { for (var j = 0u; j < opaque(${t}u); j++) { sS[off + i * stride + j] = mat[i * ${t}u + j]; } }
+}`,
+    `fn emuMma(a: ${m}, b: ${m}, c: ${m}) -> ${m} {
+  var r = c;
+  for (var i = 0u; i < opaque(${t}u); i++) { for (var j = 0u; j < opaque(${t}u); j++) {
+    var s = 0.0;
+    for (var x = 0u; x < opaque(${t}u); x++) { s += a[i * ${t}u + x] * b[x * ${t}u + j]; }
+    r[i * ${t}u + j] += s;
+  } }
+  return r;
+}`,
+  ].join('\n');
+}
+
+function subgroupMatrixWgsl(v: SubgroupMatrixVariant): string {
+  const { headDim: d, tile: t, subgroupSize: sg, mTilesPerSubgroup: mt, keysPerTile: bc } = v;
+  const r = mt * t;
+  const pow2 = (x: number) => x > 0 && (x & (x - 1)) === 0;
+  if (d % t || d % 8 || bc % t || !pow2(sg) || !pow2(r) || bc % Math.max(1, sg / r)) {
+    throw new Error(`subgroup-matrix attention cannot tile D=${d} T=${t} SG=${sg} R=${r} BC=${bc}`);
+  }
+  const ops = v.emulate ? emulatedOps(t) : realOps(t);
+  const dt = d / t;
+  const nt = bc / t;
+  const lines = (xs: string[], indent: string) => xs.map((x) => indent + x).join('\n');
+
+  const loadQ: string[] = [];
+  for (let a = 0; a < mt; a++) for (let kd = 0; kd < dt; kd++) {
+    loadQ.push(`let q_${a}_${kd} = ${ops.load('left', 'pS', `(sgRow0 + ${a * t}u) * PST + ${kd * t}u`, false, 'PST')};`);
+  }
+  const declareO: string[] = [];
+  for (let a = 0; a < mt; a++) for (let dn = 0; dn < dt; dn++) declareO.push(`var o_${a}_${dn} = ${ops.zero};`);
+
+  // S = Q·Kᵀ: Kᵀ's tile (d rows, key columns) is K's tile read column-major
+  const qk: string[] = [];
+  for (let n = 0; n < nt; n++) {
+    qk.push('{');
+    for (let kd = 0; kd < dt; kd++) qk.push(`  let kr_${kd} = ${ops.load('right', 'kT', `${n * t}u * KS + ${kd * t}u`, true, 'KS')};`);
+    for (let a = 0; a < mt; a++) {
+      qk.push(`  var s_${a} = ${ops.zero};`);
+      for (let kd = 0; kd < dt; kd++) qk.push(`  s_${a} = ${ops.mma(`q_${a}_${kd}`, `kr_${kd}`, `s_${a}`)};`);
+      qk.push(`  ${ops.store('sS', `(sgRow0 + ${a * t}u) * SS + ${n * t}u`, `s_${a}`, 'SS')}`);
+    }
+    qk.push('}');
+  }
+
+  // O += P·V
+  const pv: string[] = [];
+  for (let a = 0; a < mt; a++) for (let n = 0; n < nt; n++) {
+    pv.push(`let p_${a}_${n} = ${ops.load('left', 'pS', `(sgRow0 + ${a * t}u) * PST + ${n * t}u`, false, 'PST')};`);
+  }
+  for (let dn = 0; dn < dt; dn++) {
+    pv.push('{');
+    for (let n = 0; n < nt; n++) pv.push(`  let vr_${n} = ${ops.load('right', 'vT', `${n * t}u * KS + ${dn * t}u`, false, 'KS')};`);
+    for (let a = 0; a < mt; a++) for (let n = 0; n < nt; n++) pv.push(`  o_${a}_${dn} = ${ops.mma(`p_${a}_${n}`, `vr_${n}`, `o_${a}_${dn}`)};`);
+    pv.push('}');
+  }
+
+  // O passes through the score scratch in chunks of W head columns (W = min(BC, D))
+  const w = Math.min(bc, d);
+  const chunks = d / w;
+  const tilesPerChunk = w / t;
+  const storeChunk = (c: number) => {
+    const out: string[] = [];
+    for (let a = 0; a < mt; a++) for (let x = 0; x < tilesPerChunk; x++) {
+      out.push(ops.store('sS', `(sgRow0 + ${a * t}u) * SS + ${x * t}u`, `o_${a}_${c * tilesPerChunk + x}`, 'SS'));
+    }
+    return out;
+  };
+  const rescale: string[] = [];
+  const output: string[] = [];
+  for (let c = 0; c < chunks; c++) {
+    rescale.push(...storeChunk(c), 'workgroupBarrier();', `scaleChunk(sgRow0, lane, part, ${w}u, alphaRow);`, 'workgroupBarrier();');
+    for (let a = 0; a < mt; a++) for (let x = 0; x < tilesPerChunk; x++) {
+      rescale.push(`o_${a}_${c * tilesPerChunk + x} = ${ops.load('result', 'sS', `(sgRow0 + ${a * t}u) * SS + ${x * t}u`, false, 'SS')};`);
+    }
+    if (c + 1 < chunks) rescale.push('workgroupBarrier();');
+    output.push(...storeChunk(c), 'workgroupBarrier();', `writeChunk(b, h, q0, sgRow0, lane, part, ${c * w}u, ${w}u, lRow);`);
+    if (c + 1 < chunks) output.push('workgroupBarrier();');
+  }
+
+  const enables = ['enable f16;', 'enable subgroups;'];
+  if (!v.emulate) enables.push('enable chromium_experimental_subgroup_matrix;');
+
+  return fill(template('flash-attention.subgroup-matrix.wgsl'), {
+    ENABLES: enables.join('\n'),
+    OPAQUE: v.opaqueLoops ? 1 : 0, D: d, T: t, SG: sg, NSG: v.subgroupsPerWorkgroup, R: r, BC: bc,
+    LPR: Math.max(1, sg / r), RPL: Math.max(1, r / sg), PST: Math.max(bc, d) + 8,
+    EMU_FUNCS: v.emulate ? emulationFunctions(t) : '',
+    LOAD_Q: lines(loadQ, '  '), DECLARE_O: lines(declareO, '  '),
+    QK: lines(qk, '    '), RESCALE: lines(rescale, '      '), PV: lines(pv, '    '), OUTPUT: lines(output, '  '),
+  });
+}

@@ -1,0 +1,148 @@
+/**
+ * `lamina bench attention`: GPU time (timestamp queries) and TFLOP/s of our flash attention, one
+ * sequence per batch entry, self-attention (Sq = Sk = S); FLOPs counted as 4·B·S²·H·D. With
+ * --check, every kernel variant first runs against the CPU reference on fresh random inputs of
+ * awkward shapes (and a sample of rows at each benchmarked S). --engine ort times ONNX Runtime's
+ * WebGPU EP instead (run it as a separate process: it links its own Dawn).
+ */
+import { writeFileSync } from 'node:fs';
+import { parseFlags, numberFlag } from '../../args.ts';
+import { invalidParameter } from '../../../errors.ts';
+import type { Command } from '../../main.ts';
+import { GpuContext } from '../../../../kernels/gpu/gpu-context.ts';
+import { FlashAttention, chooseVariant, type AttentionVariant } from '../../../../kernels/flash-attention/flash-attention.ts';
+import { checkAttention, seededRandom } from '../../../../kernels/flash-attention/attention-check.ts';
+import { variantKey, workgroupBytes } from '../../../../kernels/flash-attention/flash-attention-wgsl.ts';
+import { benchOrtAttention } from './attention-ort.ts';
+
+const usage = 'lamina bench attention [--seq 1024,4096,16384] [--heads 12] [--dim 64] [--batch 1] [--precision f16|f32] [--path auto|portable|subgroup-matrix] [--sweep] [--check] [--reps 10] [--gpu N] [--engine lamina|ort] [--json FILE]';
+
+function list(name: string, raw: string | undefined, fallback: number[]): number[] {
+  if (!raw) return fallback;
+  return raw.split(',').map((x) => numberFlag(name, x, undefined, 1, 1 << 22));
+}
+
+/** Fast-path shapes tried by --sweep (those that fit the adapter's workgroup memory). */
+function sweepVariants(base: AttentionVariant, limit: number): AttentionVariant[] {
+  if (base.path !== 'subgroup-matrix') return [base];
+  const out: AttentionVariant[] = [];
+  for (const [nsg, mt, bc] of [[4, 1, 64], [4, 1, 32], [2, 2, 64], [2, 2, 32], [8, 1, 32], [2, 1, 64], [4, 2, 32]] as const) {
+    const v: AttentionVariant = { ...base, subgroupsPerWorkgroup: nsg, mTilesPerSubgroup: mt, keysPerTile: base.headDim > 64 ? Math.min(bc, 32) : bc };
+    if (workgroupBytes(v) <= limit && !out.some((o) => variantKey(o) === variantKey(v))) out.push(v);
+  }
+  return out;
+}
+
+export const command: Command = {
+  summary: 'Flash attention on WebGPU: TFLOP/s and GPU time, with --check against the CPU reference',
+  usage,
+  async run(argv) {
+    const { values } = parseFlags(argv, {
+      seq: { type: 'string' }, heads: { type: 'string' }, dim: { type: 'string' }, batch: { type: 'string' },
+      precision: { type: 'string' }, path: { type: 'string' }, sweep: { type: 'boolean' }, check: { type: 'boolean' },
+      reps: { type: 'string' }, gpu: { type: 'string' }, engine: { type: 'string' }, json: { type: 'string' },
+    }, usage);
+    const seqs = list('seq', values.seq, [1024, 4096, 16384]);
+    const heads = numberFlag('heads', values.heads, 12, 1, 1024);
+    const dim = numberFlag('dim', values.dim, 64, 8, 256);
+    const batch = numberFlag('batch', values.batch, 1, 1, 65535);
+    const reps = numberFlag('reps', values.reps, 10, 1, 1000);
+    const precision = (values.precision ?? 'f16') as 'f16' | 'f32';
+    if (precision !== 'f16' && precision !== 'f32') throw invalidParameter('--precision', "'f16' or 'f32'", values.precision);
+    const path = (values.path ?? 'auto') as 'auto' | 'portable' | 'subgroup-matrix';
+    if (!['auto', 'portable', 'subgroup-matrix'].includes(path)) throw invalidParameter('--path', "'auto', 'portable' or 'subgroup-matrix'", values.path);
+    const results: Record<string, unknown>[] = [];
+    const flops = (s: number) => 4 * batch * s * s * heads * dim;
+
+    if ((values.engine ?? 'lamina') === 'ort') {
+      console.log(`ONNX Runtime WebGPU EP, MultiHeadAttention f16, B=1 H=${heads} D=${dim}; wall time per run`);
+      for (const t of await benchOrtAttention(seqs, heads, dim, Math.min(reps, 5))) {
+        const tflops = (4 * t.seq * t.seq * heads * dim) / (t.medianMs * 1e-3) / 1e12;
+        console.log(`ort-webgpu  S=${String(t.seq).padStart(6)}  ${t.medianMs.toFixed(2).padStart(9)} ms  ${tflops.toFixed(2).padStart(7)} TFLOP/s`);
+        results.push({ engine: 'ort-webgpu', seq: t.seq, ms: t.medianMs, tflops });
+      }
+      if (values.json) writeFileSync(values.json, JSON.stringify(results, null, 1));
+      return 0;
+    }
+
+    const ctx = await GpuContext.create(values.gpu !== undefined ? { adapterIndex: numberFlag('gpu', values.gpu, 0, 0, 64) } : {});
+    let failed = false;
+    try {
+      console.log(`adapter: ${ctx.describe()}`);
+      const base = chooseVariant(ctx.capabilities, ctx.device.limits, dim, precision, path);
+      const variants = values.sweep ? sweepVariants(base, ctx.device.limits.maxComputeWorkgroupStorageSize) : [base];
+      for (const variant of variants) {
+        let fa: FlashAttention;
+        try {
+          fa = await FlashAttention.create(ctx, { headDim: dim, precision, variant });
+        } catch (err) {
+          console.log(`${variantKey(variant)}: does not build: ${(err as Error).message.slice(0, 400)}`);
+          continue;
+        }
+        if (values.check) {
+          const tol = precision === 'f16' ? 1e-2 : 2e-3;
+          const cases = [
+            { batch: 1, heads: 2, seqQ: 1, seqK: 1, mask: 'none' as const },
+            { batch: 2, heads: 3, seqQ: 7, seqK: 300, mask: 'random' as const },
+            { batch: 2, heads: 2, seqQ: 255, seqK: 255, mask: 'last-batch-empty' as const },
+            { batch: 1, heads: 2, seqQ: 1000, seqK: 1000, mask: 'none' as const, spread: 3 },
+            ...seqs.map((s) => ({ batch, heads, seqQ: s, seqK: s, mask: 'none' as const, sampleRows: 8 })),
+          ];
+          for (const [i, c] of cases.entries()) {
+            const r = await checkAttention(ctx, fa, { ...c, headDim: dim }, { seed: 1000 + i, mask: c.mask, spread: 'spread' in c ? c.spread : 1, ...('sampleRows' in c ? { sampleRows: c.sampleRows } : {}) });
+            const ok = r.relError <= tol && r.unwritten === 0 && r.guardClobbered === 0 && r.nonFinite === 0 && !(r.maskedBatchMaxAbs > 0);
+            failed ||= !ok;
+            console.log(`check ${fa.name} B=${c.batch} H=${c.heads} Sq=${c.seqQ} Sk=${c.seqK} mask=${c.mask}: rel.err ${r.relError.toExponential(2)} unwritten ${r.unwritten} guard ${r.guardClobbered} ${ok ? 'ok' : 'FAIL'}`);
+            results.push({ check: fa.name, ...c, ...r, ok });
+          }
+        }
+        for (const s of seqs) {
+          const t = await timeAttention(ctx, fa, { batch, heads, seqQ: s, seqK: s, headDim: dim }, reps);
+          const tflops = flops(s) / (t.medianNs * 1e-9) / 1e12;
+          console.log(`${fa.name.padEnd(44)} S=${String(s).padStart(6)}  ${(t.medianNs / 1e6).toFixed(3).padStart(9)} ms  ${tflops.toFixed(1).padStart(7)} TFLOP/s  (min ${(t.minNs / 1e6).toFixed(3)} ms, ${reps} runs)`);
+          results.push({ engine: 'lamina', variant: fa.name, batch, heads, dim, seq: s, ms: t.medianNs / 1e6, minMs: t.minNs / 1e6, tflops });
+        }
+        fa.destroy();
+      }
+    } finally {
+      await ctx.destroy();
+    }
+    if (values.json) writeFileSync(values.json, JSON.stringify(results, null, 1));
+    return failed ? 1 : 0;
+  },
+};
+
+/** Median and minimum GPU nanoseconds of `reps` calls, each its own command encoder, after 2 warm-ups. */
+async function timeAttention(ctx: GpuContext, fa: FlashAttention, shape: { batch: number; heads: number; seqQ: number; seqK: number; headDim: number }, reps: number) {
+  const elems = shape.batch * shape.seqQ * shape.heads * shape.headDim;
+  const bytes = elems * (fa.precision === 'f16' ? 2 : 4);
+  const rand = seededRandom(shape.seqQ);
+  // never time zeros: random f16 in [-1, 1) (or f32), drawn once per buffer
+  const fill = () => {
+    const data = fa.precision === 'f16'
+      ? Uint16Array.from({ length: elems }, () => ((rand() < 0.5 ? 0x8000 : 0) | ((11 + Math.floor(rand() * 4)) << 10) | Math.floor(rand() * 1024)))
+      : Float32Array.from({ length: elems }, () => rand() * 2 - 1);
+    return ctx.upload(data, GPUBufferUsage.STORAGE);
+  };
+  const q = fill();
+  const k = fill();
+  const v = fill();
+  const out = ctx.device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const buffers = { q: { buffer: q }, k: { buffer: k }, v: { buffer: v }, out: { buffer: out } };
+  try {
+    for (let i = 0; i < 2; i++) fa.run(shape, buffers);
+    await ctx.sync();
+    const timer = ctx.timer;
+    const times: number[] = [];
+    for (let done = 0; done < reps;) {
+      const n = Math.min(reps - done, timer.capacity);
+      for (let i = 0; i < n; i++) fa.run(shape, buffers, { timestampWrites: timer.passTimestamps() });
+      times.push(...(await timer.read()));
+      done += n;
+    }
+    times.sort((a, b) => a - b);
+    return { medianNs: times[Math.floor(times.length / 2)]!, minNs: times[0]! };
+  } finally {
+    for (const b of [q, k, v, out]) b.destroy();
+  }
+}
