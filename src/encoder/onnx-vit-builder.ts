@@ -5,6 +5,7 @@
  * optional layer scale and a final LayerNorm. Input `pixels` [B,3,H,W]; outputs `embedding` [B,D]
  * (class token after the final norm) and `tokens` [B,N,D] (patch tokens, row-major grid).
  */
+import { UnprocessableError } from '../errors.ts';
 import { GraphBuilder } from './onnx-graph.ts';
 import { checkVitWeights, patchTokenCount, type VitConfig, type VitWeights } from './vit-config.ts';
 
@@ -33,6 +34,14 @@ export interface BuildVitOnnxOptions {
 export function buildVitOnnx(config: VitConfig, weights: VitWeights, options: BuildVitOnnxOptions = {}): Uint8Array {
   checkVitWeights(weights, config);
   const storage = options.weightType ?? 'float32';
+  // A protobuf message is capped at 2 GiB; we write no external-data files.
+  let params = 0;
+  for (const t of weights.values()) params += t.data.length;
+  const bytes = params * (storage === 'float16' ? 2 : 4);
+  if (bytes > 2 ** 31 - 2 ** 24) {
+    throw new UnprocessableError(`${params} parameters as ${storage} need ${(bytes / 2 ** 30).toFixed(2)} GiB, over ONNX's 2 GiB single-file limit` +
+      (storage === 'float32' ? '; write float16 weights (--f16)' : ''));
+  }
   const g = new GraphBuilder();
   const { dim: d, patchSize: p, inputSize: s } = config;
   const n = patchTokenCount(config);

@@ -5,7 +5,7 @@ import { buildBuiltinModel } from '../../src/encoder/model-store.ts';
 import { readVitOnnx } from '../../src/encoder/onnx-weights.ts';
 import { OrtEncoder } from '../../src/encoder/ort-encoder.ts';
 import { writeSafetensors } from '../../src/encoder/safetensors.ts';
-import { importTimmVit, inferVitConfig } from '../../src/encoder/timm-import.ts';
+import { importTimmVit, inferVitConfig, resizePosEmbed } from '../../src/encoder/timm-import.ts';
 import type { VitWeights } from '../../src/encoder/vit-config.ts';
 import { randomVitWeights } from '../../src/encoder/vit-random.ts';
 import { minRowCosine, randomPixels, tempDir } from './helpers.ts';
@@ -60,6 +60,22 @@ describe('importing timm safetensors', () => {
     const cfg = inferVitConfig(resized, { inputSize: 140 });
     assert.equal(cfg.inputSize, 140);
     assert.deepEqual(resized.get('pos_embed')!.shape, [1, 100, 192]);
+  });
+
+  it('resizes position grids bilinearly, keeping prefix rows and linear ramps', () => {
+    // pos[y, x] = 10·y + x on a 4×4 grid plus one prefix row of 99: half-pixel-centre bilinear
+    // resampling keeps a linear ramp linear away from the clamped border.
+    const from = 4, d = 1;
+    const data = new Float32Array(1 + from * from);
+    data[0] = 99;
+    for (let y = 0; y < from; y++) for (let x = 0; x < from; x++) data[1 + y * from + x] = 10 * y + x;
+    const same = resizePosEmbed({ shape: [1, 17, d], data }, 1, from, from);
+    assert.deepEqual(same.data, data);
+    const up = resizePosEmbed({ shape: [1, 17, d], data }, 1, from, 8);
+    assert.deepEqual(up.shape, [1, 65, 1]);
+    assert.equal(up.data[0], 99);
+    // Output (y=3, x=4) samples source (1.25, 1.75): 10·1.25 + 1.75 = 14.25.
+    assert.ok(Math.abs(up.data[1 + 3 * 8 + 4]! - 14.25) < 1e-5);
   });
 
   it('says what is missing from a file that is not a timm ViT', () => {
