@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import sharp from 'sharp';
 import { jobIds } from '../../src/queue/names.ts';
 import { TEST_PARAMS, startService } from './service-harness.ts';
 
@@ -59,6 +60,14 @@ test('two worker processes analyse an uploaded slide; a worker killed with -9 mi
     assert.notEqual(b.id, a.id);
     await svc.waitFor(b.id, (x) => x.progress.batchesDone >= 1, 60_000, 50);
     process.kill(-w1.pid!, 'SIGKILL');
+    // The heatmap layer already shows the batches done so far (level 8: the whole slide in one tile).
+    const live = await fetch(`${svc.api.url}/api/analyses/${b.id}/heatmap/dzi_files/8/0_0.png`);
+    assert.equal(live.status, 200);
+    const { data: rgba, info } = await sharp(Buffer.from(await live.arrayBuffer())).raw().toBuffer({ resolveWithObject: true });
+    assert.deepEqual([info.width, info.height, info.channels], [139, 186, 4]);
+    let opaque = 0;
+    for (let i = 3; i < rgba.length; i += 4) if (rgba[i] === 255) opaque++;
+    assert.ok(opaque > 0, 'scored tiles painted while running');
     const bDone = await svc.waitFor(b.id);
     assert.equal(bDone.state, 'completed', JSON.stringify(bDone));
     assert.equal(bDone.progress.tilesDone, bDone.tilesTotal, 'each tile counted once');
