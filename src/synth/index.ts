@@ -20,8 +20,8 @@ import { TileRenderer, type RenderSetup } from './tile-render.ts';
 export type { Anomaly, AnomalyKind } from './anomalies.ts';
 export { ANOMALY_KINDS, anomalyCoverage, isInside } from './anomalies.ts';
 export type { SynthOptions } from './options.ts';
-export type { SynthSidecar } from './mask.ts';
-export { BigTiffTileWriter, type TiledLevelSpec, type TiledTiffOptions } from './tiff-writer.ts';
+export { readTruth, type MaskRaster, type SynthSidecar } from './mask.ts';
+export { BigTiffTileWriter, TiffWriteError, type TiledLevelSpec, type TiledTiffOptions } from './tiff-writer.ts';
 
 /** What `synthesizeSlide` wrote. */
 export interface SynthResult {

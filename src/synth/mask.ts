@@ -3,7 +3,8 @@
  * `downsample` × `downsample` block of level-0 pixels, set when the block's centre lies inside an
  * anomaly — the same inside test the renderer uses. Plus a JSON sidecar that lists each anomaly.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import sharp from 'sharp';
 import { type Anomaly, isInside } from './anomalies.ts';
 
@@ -67,4 +68,29 @@ export interface SynthSidecar {
 
 export function writeSidecar(path: string, sidecar: SynthSidecar): void {
   writeFileSync(path, `${JSON.stringify(sidecar, null, 2)}\n`);
+}
+
+/**
+ * Loads a slide's ground truth: the sidecar and its mask raster (1 byte per mask pixel, 0 or 255).
+ * A relative `mask` path in the sidecar is taken as written (relative to the working directory
+ * at synthesis); if no file is there, beside the sidecar.
+ * @example const { sidecar, mask } = await readTruth('slide.anomalies.json');
+ */
+export async function readTruth(sidecarPath: string): Promise<{ sidecar: SynthSidecar; mask: MaskRaster }> {
+  const sidecar = JSON.parse(readFileSync(sidecarPath, 'utf8')) as SynthSidecar;
+  if (sidecar.format !== 'lamina-synth-anomalies/1') throw new Error(`${sidecarPath}: not a lamina synth sidecar`);
+  const candidates = isAbsolute(sidecar.mask) ? [sidecar.mask] : [resolve(sidecar.mask), resolve(dirname(sidecarPath), sidecar.mask.split(/[\\/]/).pop()!)];
+  let lastError: unknown;
+  for (const path of candidates) {
+    try {
+      const { data, info } = await sharp(path).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+      if (info.width !== sidecar.maskWidth || info.height !== sidecar.maskHeight) {
+        throw new Error(`${path}: mask is ${info.width}×${info.height}, sidecar says ${sidecar.maskWidth}×${sidecar.maskHeight}`);
+      }
+      return { sidecar, mask: { width: info.width, height: info.height, downsample: sidecar.maskDownsample, data: new Uint8Array(data.buffer, data.byteOffset, data.length) } };
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw lastError;
 }

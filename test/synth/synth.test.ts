@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after } from 'node:test';
 import { fromFile } from 'geotiff';
 import sharp from 'sharp';
-import { type Anomaly, type SynthResult, type SynthSidecar, synthesizeSlide } from '../../src/synth/index.ts';
+import { type Anomaly, readTruth, type SynthResult, type SynthSidecar, synthesizeSlide } from '../../src/synth/index.ts';
 import { rgbToLab } from '../../src/synth/stain.ts';
 import { hasOpenSlide, openslideJson, sha256 } from './helpers.ts';
 
@@ -156,6 +156,10 @@ test('the mask marks exactly the planted anomalies listed in the sidecar', async
     assert.ok(area > 0.55 * boxArea && area < 0.95 * boxArea, `anomaly ${a.id}: mask area ${area} vs box ${boxArea}`);
   }
   assert.equal(matched.size, side.anomalies.length);
+  const truth = await readTruth(slide.sidecarPath);
+  assert.deepEqual(truth.sidecar, side);
+  assert.deepEqual(truth.mask.data, new Uint8Array(data));
+  assert.equal(truth.mask.downsample, d);
   assert.ok(Math.min(...side.anomalies.map((a) => a.size)) <= 64, 'sizes reach down to the smallest requested');
 });
 
