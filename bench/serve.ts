@@ -139,4 +139,10 @@ print(f"{len(tiles)/wall:.0f} {lat[len(lat)//2]:.1f} {lat[min(len(lat)-1, int(le
   server.kill('SIGTERM');
   await new Promise((r) => server.once('exit', r));
   await rm(dataDir, { recursive: true, force: true });
+  // The queues' metadata keys the server created under its own prefix.
+  const { connectRedis } = await import('../src/queue/connection.ts');
+  const redis = connectRedis(process.env.REDIS_URL || undefined, { maxRetriesPerRequest: 1 });
+  const keys = await redis.keys(`bench-${port}:*`).catch(() => [] as string[]);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
 }

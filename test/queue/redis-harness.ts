@@ -61,8 +61,7 @@ export async function startRedisServer(): Promise<{ url: string; stop(): Promise
 }
 
 /** A fresh key prefix per test, and a function that deletes every key under it. */
-export function freshPrefix(url: string): { prefix: string; cleanup(): Promise<void> } {
-  const prefix = `lamina-test-${randomUUID().slice(0, 8)}`;
+export function freshPrefix(url: string, prefix = `lamina-test-${randomUUID().slice(0, 8)}`): { prefix: string; cleanup(): Promise<void> } {
   return {
     prefix,
     async cleanup() {

@@ -5,13 +5,19 @@ const tokenInput = document.getElementById('token');
 tokenInput.value = localStorage.getItem('lamina-token') || '';
 tokenInput.addEventListener('change', () => localStorage.setItem('lamina-token', tokenInput.value));
 
+/** The Deep Zoom level whose single tile holds the whole slide (a 254-px thumbnail). */
+const thumbLevel = (s) => {
+  const max = Math.max(s.width, s.height);
+  return Math.ceil(Math.log2(max)) - Math.max(0, Math.ceil(Math.log2(max / 254)));
+};
+
 async function refresh() {
   const { slides } = await api('/api/slides');
   document.getElementById('empty').hidden = slides.length > 0;
   tbody.innerHTML = slides.map((s) => {
     const a = s.analyses.at(-1);
     return `<tr data-id="${esc(s.id)}">
-      <td><a href="/slides/${esc(s.id)}"><img class="thumb" loading="lazy" alt="" src="/api/slides/${esc(s.id)}/dzi_files/${Math.ceil(Math.log2(Math.max(s.width, s.height))) - 8}/0_0.jpeg"></a></td>
+      <td><a href="/slides/${esc(s.id)}"><img class="thumb" loading="lazy" alt="" src="/api/slides/${esc(s.id)}/dzi_files/${thumbLevel(s)}/0_0.jpeg"></a></td>
       <td><a href="/slides/${esc(s.id)}">${esc(s.name)}</a></td>
       <td>${esc(s.format)}</td><td class="num">${bytes(s.size)}</td><td class="num">${s.width} × ${s.height}</td>
       <td>${a ? stateBadge(a.state, a.fraction) : '<span class="muted">none</span>'}</td>
