@@ -30,6 +30,7 @@ import vit
 
 
 def to_input(imgs_u8, size=224):
+    """uint8 (N, H, W, 3) -> normalised (N, 3, size, size), bilinear resize when needed."""
     x = imgs_u8.permute(0, 3, 1, 2).float() / 255.0
     if x.shape[-1] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
@@ -37,12 +38,15 @@ def to_input(imgs_u8, size=224):
 
 
 @torch.no_grad()
-def encode(model, imgs, device, batch=256):
-    out = []
+def encode(model, imgs, device, batch=256, size=224):
+    """-> (class token, mean of patch tokens), both after the final norm."""
+    cls, mean = [], []
     for i in range(0, imgs.shape[0], batch):
-        x = to_input(torch.from_numpy(imgs[i:i + batch]).to(device))
-        out.append(model(x).float())
-    return torch.cat(out)
+        x = to_input(torch.from_numpy(imgs[i:i + batch]).to(device), size)
+        t = model.forward_features(x).float()
+        cls.append(t[:, 0])
+        mean.append(t[:, 1:].mean(1))
+    return torch.cat(cls), torch.cat(mean)
 
 
 def colour_hist(imgs, device, bins=8):
@@ -117,6 +121,8 @@ def evaluate(feats, sets, device):
         y = sets["pcam_y"]
         pred = knn_predict(f[tr], y[tr], f[te], 2)
         r["pcam_knn_acc"] = (pred == y[te]).float().mean().item()
+        pred = knn_predict(f[tr], y[tr], f[va], 2)  # valid_*: other slides of the same centres
+        r["pcam_valid_knn_acc"] = (pred == y[va]).float().mean().item()
         pred, l2 = linear_probe(f[tr], y[tr], f[va], y[va], f[te], 2)
         r["pcam_linear_acc"] = (pred == y[te]).float().mean().item()
         r["pcam_linear_l2"] = l2
@@ -139,6 +145,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="images per split (smoke tests)")
+    ap.add_argument("--variants", action="store_true",
+                    help="also patch-token mean, class+mean, and PCam at 192 px")
     args = ap.parse_args()
     t0 = time.time()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -175,7 +183,15 @@ def main():
 
     feats = {}
     for name, model in (("trained", trained), ("untrained", untrained)):
-        feats[name] = torch.cat([encode(model, pcam_imgs, device), encode(model, ebhi_imgs, device)])
+        (pc, pm), (ec, em) = encode(model, pcam_imgs, device), encode(model, ebhi_imgs, device)
+        feats[name] = torch.cat([pc, ec])
+        if args.variants:  # other read-outs of the same frozen model (not the ONNX embedding)
+            feats[name + "_patchmean"] = torch.cat([pm, em])
+            feats[name + "_cls+patchmean"] = torch.cat([torch.cat([pc, pm], 1), torch.cat([ec, em], 1)])
+    if args.variants:
+        # PCam at ~0.5 um/px (96 px at 0.97 -> 192 px; position embeddings resized), EBHI as is.
+        (pc, _), (ec, _) = encode(trained, pcam_imgs, device, size=192), encode(trained, ebhi_imgs, device)
+        feats["trained_pcam192"] = torch.cat([pc, ec])
     feats["colour_hist"] = torch.cat([colour_hist(pcam_imgs, device), colour_hist(ebhi_imgs, device)])
     results = evaluate(feats, sets, device)
 
@@ -208,9 +224,11 @@ def main():
                "eval_s": round(time.time() - t0, 1)}
     with open(os.path.join(args.out, "eval.json"), "w") as f:
         json.dump(summary, f, indent=1)
-    print(f"{'features':12s} {'PCam kNN':>9s} {'PCam lin':>9s} {'EBHI kNN':>9s} {'EBHI bal':>9s}")
+    print(f"{'features':24s} {'PCam kNN':>9s} {'PCam lin':>9s} {'valid kNN':>9s} {'EBHI kNN':>9s} "
+          f"{'EBHI bal':>9s}")
     for name, r in results.items():
-        print(f"{name:12s} {r['pcam_knn_acc'] * 100:8.1f}% {r['pcam_linear_acc'] * 100:8.1f}% "
+        print(f"{name:24s} {r['pcam_knn_acc'] * 100:8.1f}% {r['pcam_linear_acc'] * 100:8.1f}% "
+              f"{r['pcam_valid_knn_acc'] * 100:8.1f}% "
               f"{r['ebhi_knn_acc'] * 100:8.1f}% {r['ebhi_knn_balanced_acc'] * 100:8.1f}%")
     print(json.dumps({"timm_check": timm_check, "eval_s": summary["eval_s"]}))
 

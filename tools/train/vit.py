@@ -107,13 +107,17 @@ class VisionTransformer(nn.Module):
 
     def forward(self, x):
         """x: (B, 3, H, W) normalised -> (B, dim) class-token embedding after the final norm."""
+        return self.forward_features(x)[:, 0]
+
+    def forward_features(self, x):
+        """All tokens after the final norm: (B, 1 + h*w, dim), class token first."""
         h, w = x.shape[2] // self.patch, x.shape[3] // self.patch
         x = self.patch_embed(x)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         x = x + self.pos_for(h, w)
         for blk in self.blocks:
             x = blk(x)
-        return self.norm(x)[:, 0]
+        return self.norm(x)
 
 
 def build(name):
