@@ -68,24 +68,32 @@ export function createTilePlanes(size: number): TilePlanes {
 }
 
 /**
- * Samples the low-frequency fields on the tile's 16-px grid. Returns the largest island value, so
- * a tile whose grid never comes near the threshold can be written as plain glass without rendering.
+ * Samples the island field on the tile's 16-px grid. Returns the largest value, so a tile whose
+ * grid never comes near the threshold can be written as plain glass without rendering.
  */
 export function sampleFieldGrid(ctx: TextureContext, x0: number, y0: number, p: TilePlanes): number {
   const n = p.size / FIELD_GRID + 1;
   let max = -Infinity;
   for (let j = 0; j < n; j++) {
     for (let i = 0; i < n; i++) {
-      const x = x0 + i * FIELD_GRID, y = y0 + j * FIELD_GRID;
-      const t = tissueField(ctx, x, y);
-      const k = j * n + i;
-      p.gridT[k] = t;
+      const t = tissueField(ctx, x0 + i * FIELD_GRID, y0 + j * FIELD_GRID);
+      p.gridT[j * n + i] = t;
       if (t > max) max = t;
+    }
+  }
+  return max;
+}
+
+/** Samples the stain-strength drift (eosin, hematoxylin scale) on the same grid; only for tiles with tissue. */
+export function sampleColourGrid(ctx: TextureContext, x0: number, y0: number, p: TilePlanes): void {
+  const n = p.size / FIELD_GRID + 1;
+  for (let j = 0; j < n; j++) {
+    for (let i = 0; i < n; i++) {
+      const x = x0 + i * FIELD_GRID, y = y0 + j * FIELD_GRID, k = j * n + i;
       p.gridE[k] = 0.8 + 0.4 * valueNoise(x / 1500, y / 1500, ctx.seed + 301);
       p.gridH[k] = 0.85 + 0.3 * valueNoise(x / 2100, y / 2100, ctx.seed + 302);
     }
   }
-  return max;
 }
 
 /** True when no pixel of the tile can be tissue (its grid stays below the threshold by more than the edge raggedness). */

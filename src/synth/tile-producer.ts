@@ -57,14 +57,33 @@ export function inlineProducer(setup: RenderSetup, atlas: StromaAtlas, enc: Enco
 
 const WORKER_ENTRY = new URL('./render-worker-entry.mjs', import.meta.url);
 
+/** A copy in shared memory: posted to workers without a copy per worker. */
+function shared(a: Uint8Array): Uint8Array {
+  const s = new Uint8Array(new SharedArrayBuffer(a.length));
+  s.set(a);
+  return s;
+}
+
+/** The init with its large arrays (atlas, real patches: ~15 MB) moved to shared memory. */
+function shareInit(init: WorkerInit): WorkerInit {
+  const { setup, atlas } = init;
+  const patch = <P extends { data: Uint8Array }>(p: P): P => ({ ...p, data: shared(p.data) });
+  return {
+    ...init,
+    atlas: { fibre: shared(atlas.fibre), fibreCross: shared(atlas.fibreCross), grain: shared(atlas.grain) },
+    setup: { ...setup, patches: setup.patches.map(patch), backgroundPatch: setup.backgroundPatch && patch(setup.backgroundPatch) },
+  };
+}
+
 /** Renders on `count` worker threads, up to `window` tiles ahead of the consumer. */
 export function workerProducer(init: WorkerInit, order: Int32Array, count: number, window = 4 * count): TileProducer {
+  const sharedInit = shareInit(init);
   const total = order.length / 2;
   const pending = new Map<number, { resolve: (t: ProducedTile) => void; reject: (e: unknown) => void; promise: Promise<ProducedTile> }>();
   let failure: unknown = null;
   const workers = Array.from({ length: count }, () => {
     // A small old generation makes V8 collect the per-tile buffers early instead of growing the heap.
-    const w = new Worker(WORKER_ENTRY, { workerData: init, resourceLimits: { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 8 } });
+    const w = new Worker(WORKER_ENTRY, { workerData: sharedInit, resourceLimits: { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 8 } });
     w.on('message', (m: { index: number; jpeg: Uint8Array | null; reduced: Uint8Array | null; error?: string }) => {
       const p = pending.get(m.index);
       if (!p) return;

@@ -9,7 +9,7 @@ import { hashUnit } from './noise.ts';
 import type { RgbPatch } from './real-sources.ts';
 import { buildHematoxylinOverlay, buildStainLut, E_MAX, E_STEPS, GLASS_RGB, H_MAX, H_STEPS } from './stain.ts';
 import {
-  createTextureContext, createTilePlanes, isGlassOnly, paintGlands, paintNuclei, paintStroma, sampleFieldGrid, splatNucleus,
+  createTextureContext, createTilePlanes, isGlassOnly, paintGlands, paintNuclei, paintStroma, sampleColourGrid, sampleFieldGrid, splatNucleus,
   type Nucleus, type TextureContext, type TilePlanes,
 } from './texture.ts';
 
@@ -65,6 +65,7 @@ export class TileRenderer {
       out.fill(GLASS_RGB);
       return false;
     }
+    sampleColourGrid(this.ctx, x0, y0, p);
     paintStroma(this.ctx, x0, y0, p);
     const real = this.setup.background === 'real';
     if (real) { p.h.fill(0); p.e.fill(0); }
