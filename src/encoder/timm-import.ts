@@ -7,6 +7,7 @@ import { basename } from 'node:path';
 import { InvalidParameterError, UnprocessableError } from '../errors.ts';
 import type { ModelLocation } from './manifest.ts';
 import { writeVitModel } from './model-store.ts';
+import { detectNaming, toTimmNames } from './hf-names.ts';
 import { readSafetensors } from './safetensors.ts';
 import { checkVitWeights, type Tensor, type VitConfig, type VitWeights } from './vit-config.ts';
 
@@ -33,9 +34,9 @@ export interface InferVitOptions {
   layerNormEps?: number;
 }
 
-/** Strips a prefix every tensor shares (`module.`, `model.`, `backbone.`, `encoder.`), from wrappers. */
+/** Strips a prefix every tensor shares (`module.`, `model.`, `backbone.`, `trunk.`, `vit.`, `dinov2.`), from wrappers. */
 export function stripWrapperPrefix(tensors: Map<string, Tensor>): Map<string, Tensor> {
-  for (const prefix of ['module.', 'model.', 'backbone.', 'encoder.', 'trunk.']) {
+  for (const prefix of ['module.', 'model.', 'backbone.', 'trunk.', 'vit.', 'dinov2.']) {
     const names = [...tensors.keys()];
     if (names.length && names.every((n) => n.startsWith(prefix))) {
       return stripWrapperPrefix(new Map(names.map((n) => [n.slice(prefix.length), tensors.get(n)!])));
@@ -150,8 +151,12 @@ export interface ImportTimmOptions extends InferVitOptions {
  */
 export async function importTimmVit(safetensorsPath: string, outDir: string, options: ImportTimmOptions = {}): Promise<ModelLocation> {
   const { tensors, metadata } = await readSafetensors(safetensorsPath);
-  const weights = stripWrapperPrefix(tensors);
-  const config = inferVitConfig(weights, options, safetensorsPath);
+  const stripped = stripWrapperPrefix(tensors);
+  const naming = detectNaming(stripped);
+  const weights = toTimmNames(stripped, safetensorsPath);
+  // HF ViT (Phikon) uses LayerNorm eps 1e-12; timm and HF DINOv2 use 1e-6.
+  const layerNormEps = options.layerNormEps ?? (naming === 'hf-vit' ? 1e-12 : 1e-6);
+  const config = inferVitConfig(weights, { ...options, layerNormEps }, safetensorsPath);
   for (const name of [...weights.keys()]) if (!name.startsWith('blocks.') && /^(head|fc_norm|head_drop|attn_pool|mask_token)/.test(name)) weights.delete(name);
   const trained = options.trained ?? metadata['lamina.trained'] !== 'false';
   // `lamina model export` records how the model is fed; explicit options win.
@@ -167,6 +172,6 @@ export async function importTimmVit(safetensorsPath: string, outDir: string, opt
     mpp: options.mpp ?? (metaMpp > 0 ? metaMpp : 0.5),
     trained,
     license: options.license ?? metadata['lamina.license'],
-    notes: options.notes ?? `imported from ${basename(safetensorsPath)} (timm ViT names)${trained ? '' : '; UNTRAINED weights'}`,
+    notes: options.notes ?? `imported from ${basename(safetensorsPath)} (${naming === 'timm' ? 'timm' : `Hugging Face ${naming.slice(3)}`} ViT names)${trained ? '' : '; UNTRAINED weights'}`,
   }, options.weightType ?? 'float32');
 }
