@@ -3,7 +3,7 @@ import { FlowProducer, Queue, Worker, type Processor } from 'bullmq';
 import { Records } from '../storage/records.ts';
 import type { FsStorage } from '../storage/fs-storage.ts';
 import { connectRedis, isCluster } from './connection.ts';
-import { QUEUE_NAMES, queuePrefix, type QueueRole } from './names.ts';
+import { analysisOfJob, QUEUE_NAMES, queuePrefix, type QueueRole } from './names.ts';
 import { closeCaches, type WorkerContext } from './processors.ts';
 import { aggregateProcessor } from '../../workers/aggregate.ts';
 import { planProcessor } from '../../workers/plan.ts';
@@ -75,7 +75,19 @@ export async function startWorkers(opts: WorkerRunnerOptions): Promise<RunningWo
     connections.push(connection);
     const w = new Worker(name, processor, { connection, ...common, ...extra });
     w.on('error', (err) => log.warn(`worker ${name}: ${err.message}`));
-    w.on('failed', (job, err) => log.warn(`${name} job ${job?.id} failed (attempt ${job?.attemptsMade}): ${err.message}`));
+    w.on('failed', (job, err) => {
+      log.warn(`${name} job ${job?.id} failed (attempt ${job?.attemptsMade}): ${err.message}`);
+      // Processors record their own final failures; a job that stalled too often (its workers kept
+      // dying) is failed by BullMQ without reaching them, so it is recorded here.
+      const id = analysisOfJob(job?.id);
+      if (id && /stalled more than allowable limit/.test(err.message)) {
+        void ctx.progress.stop(id, 'failed').then(() => ctx.records.updateAnalysis(id, (r) => {
+          r.state = 'failed';
+          r.reason = `${name} job ${job!.id}: ${err.message}`;
+          r.finishedAt = new Date().toISOString();
+        })).catch(() => undefined);
+      }
+    });
     workers.push(w);
   };
   if (roles.includes('plan')) make(QUEUE_NAMES.plan, planProcessor(ctx));
