@@ -59,10 +59,12 @@ export async function synthesizeSlide(options: SynthOptions): Promise<SynthResul
     : realAvailable ? ['dense-nuclei', 'morphology', 'real-tissue', 'real-stain-matched'] : ['dense-nuclei', 'morphology']);
   const needReal = o.background === 'real' || (o.anomalies > 0 && kinds.some((k) => k.startsWith('real')));
   const maxAnomalySize = o.maxAnomalySize ?? Math.max(o.minAnomalySize, Math.min(3072, Math.floor(Math.min(o.width, o.height) / 6)));
-  const maskDownsample = o.maskDownsample ?? autoMaskDownsample(o.width, o.height);
   // A blob of diameter ≥ minSize always contains a mask sample point when its radius (≥ 0.8·min/2 after
   // boundary harmonics) exceeds half the sample diagonal: this keeps the smallest anomaly visible in the mask.
-  if ((0.8 * o.minAnomalySize) / 2 < (maskDownsample * Math.SQRT2) / 2) {
+  const showsSmallest = (d: number) => (0.8 * o.minAnomalySize) / 2 >= (d * Math.SQRT2) / 2;
+  let maskDownsample = o.maskDownsample ?? autoMaskDownsample(o.width, o.height);
+  while (o.maskDownsample === undefined && maskDownsample > 1 && !showsSmallest(maskDownsample)) maskDownsample /= 2;
+  if (!showsSmallest(maskDownsample)) {
     throw invalidParameter('maskDownsample', `at most ${Math.floor((0.8 * o.minAnomalySize) / Math.SQRT2)} for anomalies of ${o.minAnomalySize} px`, maskDownsample);
   }
 

@@ -81,6 +81,7 @@ export function workerProducer(init: WorkerInit, order: Int32Array, count: numbe
   const total = order.length / 2;
   const pending = new Map<number, { resolve: (t: ProducedTile) => void; reject: (e: unknown) => void; promise: Promise<ProducedTile> }>();
   let failure: unknown = null;
+  let closing = false;
   const workers = Array.from({ length: count }, () => {
     // A small old generation makes V8 collect the per-tile buffers early instead of growing the heap.
     const w = new Worker(WORKER_ENTRY, { workerData: sharedInit, resourceLimits: { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 8 } });
@@ -93,6 +94,11 @@ export function workerProducer(init: WorkerInit, order: Int32Array, count: numbe
     w.on('error', (err) => {
       failure = err;
       for (const p of pending.values()) p.reject(err);
+    });
+    w.on('exit', (code) => {
+      if (closing || failure) return;
+      failure = new Error(`synth worker exited with code ${code}`);
+      for (const p of pending.values()) p.reject(failure);
     });
     return w;
   });
@@ -122,6 +128,7 @@ export function workerProducer(init: WorkerInit, order: Int32Array, count: numbe
       }
     },
     close: async () => {
+      closing = true;
       await Promise.all(workers.map((w) => w.terminate()));
     },
   };
