@@ -1,5 +1,5 @@
 import { CorruptSlideError } from '../errors.ts';
-import type { Codec } from './types.ts';
+import type { BlockContext, Codec } from './types.ts';
 import { decodeWithSharp } from './sharp-decode.ts';
 
 const SOI = 0xd8;
@@ -43,14 +43,41 @@ const ADOBE_RGB = Buffer.from([0xff, 0xee, 0x00, 0x0e, 0x41, 0x64, 0x6f, 0x62, 0
  */
 export const jpeg: Codec = {
   name: 'jpeg',
-  async decode(data, ctx) {
-    if (data.length < 4 || data[0] !== 0xff || data[1] !== SOI) {
-      throw new CorruptSlideError(`${ctx.name}: JPEG data does not start with an SOI marker`);
+  decode: (data, ctx) => decodeWithSharp(toLibjpegStream(data, ctx), 'JPEG', ctx.name),
+  toLibvipsInput(data, ctx) {
+    const stream = toLibjpegStream(data, ctx);
+    const size = jpegFrameSize(stream);
+    // a mosaic cell must be exactly one tile, or every tile after it would shift
+    if (!size || size.width !== ctx.width || size.height !== ctx.height) {
+      throw new CorruptSlideError(`${ctx.name}: JPEG frame is ${size ? `${size.width} × ${size.height}` : 'missing'}, expected ${ctx.width} × ${ctx.height}`);
     }
-    let stream = completeJpegStream(data, ctx.jpegTables);
-    if (ctx.photometric === 2 && ctx.samplesPerPixel === 3 && !hasColourMarker(stream)) {
-      stream = Buffer.concat([stream.subarray(0, 2), ADOBE_RGB, stream.subarray(2)]);
-    }
-    return decodeWithSharp(stream, 'JPEG', ctx.name);
+    return stream;
   },
 };
+
+/** Width and height from the stream's SOF marker (ITU-T T.81 B.2.2), or null if there is none. */
+export function jpegFrameSize(stream: Buffer): { width: number; height: number } | null {
+  let p = 2;
+  while (p + 9 <= stream.length && stream[p] === 0xff) {
+    const marker = stream[p + 1]!;
+    if (marker === 0xda || marker === EOI) return null;
+    // SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC)
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      return { height: stream.readUInt16BE(p + 5), width: stream.readUInt16BE(p + 7) };
+    }
+    p += 2 + stream.readUInt16BE(p + 2);
+  }
+  return null;
+}
+
+/** The tile as a complete JPEG stream whose colour space libjpeg will read as the TIFF says. */
+function toLibjpegStream(data: Buffer, ctx: BlockContext): Buffer {
+  if (data.length < 4 || data[0] !== 0xff || data[1] !== SOI) {
+    throw new CorruptSlideError(`${ctx.name}: JPEG data does not start with an SOI marker`);
+  }
+  const stream = completeJpegStream(data, ctx.jpegTables);
+  if (ctx.photometric === 2 && ctx.samplesPerPixel === 3 && !hasColourMarker(stream)) {
+    return Buffer.concat([stream.subarray(0, 2), ADOBE_RGB, stream.subarray(2)]);
+  }
+  return stream;
+}

@@ -34,3 +34,23 @@ export async function decodeWithSharp(data: Buffer, what: string, name: string):
     throw new CorruptSlideError(`${name}: ${what} data is corrupt: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
 }
+
+/**
+ * Decodes a grid of same-size blocks (complete JPEG streams, row-major, `across` per row) in one
+ * libvips call and returns only `rect` of the mosaic. One call instead of one per tile saves about a
+ * third of the CPU of a 4-tile read (measured: 7.1 vs 11.2 ms CPU per unaligned 512² read of 512²
+ * JPEG tiles). Returns null when libvips fails or the result is not the expected 3-channel size, so
+ * the caller can fall back to per-tile decoding, which names the broken tile.
+ */
+export async function decodeMosaic(streams: Buffer[], across: number, rect: { left: number; top: number; width: number; height: number }): Promise<RgbImage | null> {
+  try {
+    const { data, info } = await sharp(streams, { join: { across }, failOn: 'error', limitInputPixels: 1 << 28 })
+      .extract(rect)
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3 || info.width !== rect.width || info.height !== rect.height) return null;
+    return { width: info.width, height: info.height, data };
+  } catch {
+    return null;
+  }
+}

@@ -23,4 +23,10 @@ export interface Codec {
   /** Name shown to users: 'jpeg', 'jp2k', 'lzw', 'deflate', 'none', 'webp'. */
   name: string;
   decode(data: Buffer, ctx: BlockContext): Promise<RgbImage>;
+  /**
+   * For codecs libvips decodes (JPEG): the block as a complete stream libvips accepts and that is
+   * known to decode to exactly `ctx.width × ctx.height` (throws otherwise), so a reader can decode
+   * several blocks in one libvips call (see `decodeMosaic`). Absent for other codecs.
+   */
+  toLibvipsInput?(data: Buffer, ctx: BlockContext): Buffer;
 }

@@ -22,6 +22,11 @@ export class TileCache {
     return { hits: this.hitCount, misses: this.missCount, entries: this.entries.size, bytes: this.bytes };
   }
 
+  /** Whether `key` is cached, without marking it used. */
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
   get(key: string): RgbImage | undefined {
     const v = this.entries.get(key);
     if (v) {

@@ -1,12 +1,16 @@
 import type { ByteSource } from '../../io/byte-source.ts';
 import type { TileCache } from '../../io/tile-cache.ts';
 import { CorruptSlideError, LaminaError, CancelledError } from '../../errors.ts';
-import { checkCompression, decodeBlock, compressionName } from '../../codecs/registry.ts';
+import { checkCompression, decodeBlock, compressionName, getCodec, type BlockContext } from '../../codecs/registry.ts';
+import { decodeMosaic } from '../../codecs/sharp-decode.ts';
 import type { RgbImage } from '../types.ts';
 import type { TiffIfd } from './tiff-directory.ts';
 
 /** Largest tile or strip decoded in one piece: 16 Mpx (48 MiB of RGB); real tiles are ≤ 4096². */
 export const MAX_BLOCK_PIXELS = 1 << 24;
+
+/** Most tiles one region decodes in a single libvips call (4 × 4 tiles of 512² is 12 MiB of RGB). */
+const MAX_MOSAIC_TILES = 16;
 
 /** Tiles decoded at once for one region: enough to keep libuv's 4 threads busy, bounded in memory. */
 const PARALLEL_TILES = 6;
@@ -51,24 +55,56 @@ export class TiffImage {
     return this.cache.getOrLoad(`${this.cacheKey}/${index}`, async () => {
       const data = await this.source.read(loc.offset, loc.length);
       try {
-        return await decodeBlock(data, {
-          name: where,
-          width: ifd.blockWidth,
-          height: ifd.isTiled ? ifd.blockHeight : Math.min(ifd.blockHeight, ifd.height - by * ifd.blockHeight),
-          compression: ifd.compression,
-          photometric: ifd.photometric,
-          samplesPerPixel: ifd.samplesPerPixel,
-          bitsPerSample: ifd.bitsPerSample,
-          planarConfiguration: ifd.planarConfiguration,
-          predictor: ifd.predictor,
-          sampleFormat: ifd.sampleFormat,
-          jpegTables: ifd.jpegTables,
-        });
+        return await decodeBlock(data, this.blockContext(bx, by, where));
       } catch (err) {
         if (err instanceof LaminaError) throw err;
         throw new CorruptSlideError(`${where}: cannot decode: ${(err as Error).message}`, { cause: err });
       }
     });
+  }
+
+  private blockContext(bx: number, by: number, where: string): BlockContext {
+    const ifd = this.ifd;
+    return {
+      name: where,
+      width: ifd.blockWidth,
+      height: ifd.isTiled ? ifd.blockHeight : Math.min(ifd.blockHeight, ifd.height - by * ifd.blockHeight),
+      compression: ifd.compression,
+      photometric: ifd.photometric,
+      samplesPerPixel: ifd.samplesPerPixel,
+      bitsPerSample: ifd.bitsPerSample,
+      planarConfiguration: ifd.planarConfiguration,
+      predictor: ifd.predictor,
+      sampleFormat: ifd.sampleFormat,
+      jpegTables: ifd.jpegTables,
+    };
+  }
+
+  /**
+   * Decodes the tiles [bx0, bx0+across) × [by0, by0+down) in one libvips call and copies the clip
+   * rectangle into `out`, without caching the tiles (see `paint` for when). Returns false — and the
+   * caller decodes tile by tile, naming any broken tile — when the codec is not one libvips
+   * decodes, a tile is absent, or libvips fails.
+   */
+  private async paintMosaic(bx0: number, by0: number, across: number, down: number, clip: [number, number, number, number], x: number, y: number, w: number, out: Buffer): Promise<boolean> {
+    const ifd = this.ifd;
+    const codec = await getCodec(ifd.compression);
+    if (!codec.toLibvipsInput) return false;
+    const cells = Array.from({ length: across * down }, (_, i) => [bx0 + (i % across), by0 + Math.floor(i / across)] as const);
+    const locations = await Promise.all(cells.map(([bx, by]) => ifd.blocks.location(by * ifd.blocksAcross + bx)));
+    if (locations.some((l) => l.length === 0)) return false;
+    const data = await Promise.all(locations.map((l) => this.source.read(l.offset, l.length)));
+    let streams: Buffer[];
+    try {
+      streams = data.map((d, i) => codec.toLibvipsInput!(d, this.blockContext(cells[i]![0], cells[i]![1], `${this.source.name}: ${this.label}`)));
+    } catch {
+      return false;
+    }
+    const [x0, y0, x1, y1] = clip;
+    const img = await decodeMosaic(streams, across, { left: x0 - bx0 * ifd.blockWidth, top: y0 - by0 * ifd.blockHeight, width: x1 - x0, height: y1 - y0 });
+    if (!img) return false;
+    copyBlock(img, x0, y0, x0, y0, x1, y1, x, y, w, out);
+    return true;
   }
 
   /**
@@ -85,6 +121,17 @@ export class TiffImage {
     const by0 = Math.floor(y0 / bh), by1 = Math.floor((y1 - 1) / bh);
     const across = bx1 - bx0 + 1;
     const total = across * (by1 - by0 + 1);
+    if (ifd.isTiled && total >= 2 && total <= MAX_MOSAIC_TILES && ifd.width * ifd.height * 3 > this.cache.maxBytes) {
+      // A level larger than the whole cache is read at random, so its tiles are rarely met again:
+      // decode a multi-tile read's uncached tiles in one libvips call and skip the cache (measured
+      // on a 4.3-Gpx slide: 35.7 vs 24.8 MPix per CPU-second tile by tile, and 17.3 when the mosaic
+      // is also split into the cache). Levels that fit in the cache keep the per-tile cached path.
+      let missing = 0;
+      for (let by = by0; by <= by1; by++) {
+        for (let bx = bx0; bx <= bx1; bx++) if (!this.cache.has(`${this.cacheKey}/${by * ifd.blocksAcross + bx}`)) missing++;
+      }
+      if (missing >= 2 && await this.paintMosaic(bx0, by0, across, by1 - by0 + 1, [x0, y0, x1, y1], x, y, w, out)) return;
+    }
     let next = 0;
     let failed = false;
     const worker = async () => {
