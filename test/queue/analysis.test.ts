@@ -59,6 +59,8 @@ test('two worker processes analyse an uploaded slide; a worker killed with -9 mi
     const b = await svc.submit(slide.id, { ...TEST_PARAMS, topTiles: 5 });
     assert.notEqual(b.id, a.id);
     await svc.waitFor(b.id, (x) => x.progress.batchesDone >= 1, 60_000, 50);
+    // Kill while both workers hold a batch (each runs one at a time), so worker 1 surely dies mid-job.
+    for (let i = 0; i < 400 && (await svc.api.queue.queues.batch.getActiveCount()) < 2; i++) await new Promise((r) => setTimeout(r, 10));
     process.kill(-w1.pid!, 'SIGKILL');
     // The heatmap layer already shows the batches done so far (level 8: the whole slide in one tile).
     const live = await fetch(`${svc.api.url}/api/analyses/${b.id}/heatmap/dzi_files/8/0_0.png`);
@@ -74,11 +76,9 @@ test('two worker processes analyse an uploaded slide; a worker killed with -9 mi
     const after = tileRows(await (await fetch(`${svc.api.url}/api/analyses/${b.id}/tiles.csv`)).text());
     assert.deepEqual(after, ref, 'exactly one score per tissue tile, equal to the undisturbed run');
 
-    // The kill did hit a job: one batch was taken over after its lock expired, or the killed
-    // worker had finished nothing at all (then the survivor did every batch).
+    // The kill did hit a job: one batch was taken over after its lock expired.
     const counters = await Promise.all(Array.from({ length: bDone.batchesTotal }, async (_, i) => (await svc.api.queue.queues.batch.getJob(jobIds.batch(b.id, 1, i)))?.stalledCounter ?? 0));
-    if (process.env.LAMINA_DEBUG) console.log("stalled counters", counters);
-    assert.ok(counters.some((c) => c > 0) || !(w1 as any).output.includes('batch'), `stalled counters ${counters}`);
+    assert.ok(counters.some((c) => c > 0), `stalled counters ${counters}`);
   } finally {
     await svc.stop();
   }
