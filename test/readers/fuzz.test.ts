@@ -5,8 +5,12 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LaminaError } from '../../src/errors.ts';
 import { MemorySource } from '../../src/io/byte-source.ts';
-import { openSlideSource } from '../../src/readers/registry.ts';
 import { parseTiffDirectory } from '../../src/readers/tiff/tiff-directory.ts';
+
+// A 4 MiB tile cache (this file runs in its own process) makes CMU's level 0 (19 MiB decoded)
+// "larger than the cache", so its multi-tile reads take the libvips mosaic path and its fallback.
+process.env.LAMINA_TILE_CACHE_MB = '4';
+const { openSlideSource } = await import('../../src/readers/registry.ts');
 
 // Mutated copies of the real TIFF-family slides, in memory. Every outcome must be a pixel buffer or a
 // LaminaError — no TypeError/RangeError, no crash, no hang. Seeded: a failure names its seed.
