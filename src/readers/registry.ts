@@ -13,10 +13,10 @@ import { dicom } from './dicom/dicom.ts';
 const HEAD_BYTES = 64 * 1024;
 
 /**
- * Formats in detection order (OpenSlide's `formats[]`): vendor formats first, generic TIFF last
- * as the fallback. Helper modules slot in here:
- *   - `ndpi` (src/readers/ndpi.ts) goes before `genericTiff`;
- *   - `dicom` (src/readers/dicom.ts) detects directories and DICM files, anywhere before `genericTiff`.
+ * Formats in detection order (OpenSlide's `formats[]`): vendor formats first, generic TIFF last as
+ * the fallback, since any tiled TIFF (an NDPI, an OME-TIFF) would also pass its test. A detect that
+ * throws (a TIFF whose structure is broken) does not stop the others; if none accepts the file,
+ * that error is what `openSlide` throws. A new format goes anywhere before `genericTiff`.
  */
 export const formats: SlideFormat[] = [
   aperio,
