@@ -86,6 +86,12 @@ test('an entry whose value array would run past the file: rejected before geotif
   await expectBoundedFailure(buf, 'count.tiff', { name: 'CorruptSlideError', message: /^count\.tiff: IFD at \d+: tag 325 claims 2147483648 values at offset \d+, past the end of the file/ });
 });
 
+test('a TIFF header whose first IFD offset is 0: CorruptSlideError (found by the fuzz test)', async () => {
+  const buf = smallTiff();
+  buf.writeUInt32LE(0, 4);
+  await expectBoundedFailure(buf, 'noifd.tiff', { name: 'CorruptSlideError', message: /^noifd\.tiff: TIFF has no image directory \(first IFD offset is 0\)$/ });
+});
+
 test('an IFD chain that loops: CorruptSlideError', async () => {
   const buf = smallTiff();
   const ifd = buf.readUInt32LE(4);

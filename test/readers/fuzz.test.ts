@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
 import { LaminaError } from '../../src/errors.ts';
 import { MemorySource } from '../../src/io/byte-source.ts';
 import { parseTiffDirectory } from '../../src/readers/tiff/tiff-directory.ts';
@@ -12,7 +13,7 @@ import { parseTiffDirectory } from '../../src/readers/tiff/tiff-directory.ts';
 process.env.LAMINA_TILE_CACHE_MB = '4';
 const { openSlideSource } = await import('../../src/readers/registry.ts');
 
-// Mutated copies of the real TIFF-family slides, in memory. Every outcome must be a pixel buffer or a
+// Mutated copies of the real TIFF-family slides (and of a small libvips BigTIFF), in memory. Every outcome must be a pixel buffer or a
 // LaminaError — no TypeError/RangeError, no crash, no hang. Seeded: a failure names its seed.
 const here = dirname(fileURLToPath(import.meta.url));
 const slidesDir = join(here, '..', '..', '..', 'shared', 'slides');
@@ -40,7 +41,8 @@ async function structuralRanges(name: string, data: Buffer): Promise<Array<[numb
   const dir = await parseTiffDirectory(new MemorySource(name, data));
   const ranges: Array<[number, number]> = [[0, 16]];
   for (const ifd of dir.ifds) {
-    ranges.push([ifd.offset, 2 + ifd.entries.size * 12 + 4]);
+    const big = dir.header.bigTiff;
+    ranges.push([ifd.offset, (big ? 8 : 2) + ifd.entries.size * (big ? 20 : 12) + (big ? 8 : 4)]);
     for (const e of ifd.entries.values()) ranges.push([e.valueOffset, Math.min(64, data.length - e.valueOffset)]);
   }
   return ranges;
@@ -94,6 +96,13 @@ test(`fuzz: ${MUTANTS} mutated copies of the real slides give pixels or LaminaEr
   for (const s of present) {
     const data = readFileSync(join(slidesDir, s));
     targets.push({ data, structural: await structuralRanges(s, data) });
+  }
+  // no real BigTIFF is small enough to keep, so libvips writes one (JPEG pyramid) from the H&E tile
+  const he = join(slidesDir, 'tcga-lung-rgb.png');
+  if (existsSync(he)) {
+    const data = await sharp(he).removeAlpha().tiff({ bigtiff: true, tile: true, tileWidth: 128, tileHeight: 128, pyramid: true, compression: 'jpeg' }).toBuffer();
+    present.push('he-bigtiff.tiff');
+    targets.push({ data, structural: await structuralRanges('he-bigtiff.tiff', data) });
   }
   const rnd = mulberry32(SEED);
   const outcomes = { opened: 0, rejected: 0 };

@@ -88,6 +88,7 @@ export async function parseTiffDirectory(source: ByteSource, head?: Buffer): Pro
       }
       offset = next;
     }
+    if (ifds.length === 0) throw new CorruptSlideError(`${source.name}: TIFF has no image directory (first IFD offset is 0)`);
     return { header, ifds, source };
   } catch (err) {
     if (err instanceof LaminaError) throw err;
