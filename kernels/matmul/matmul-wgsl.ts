@@ -1,0 +1,202 @@
+/**
+ * WGSL of the GEMM kernels. The portable kernel comes from matmul.portable.wgsl with constants
+ * substituted; the subgroup-matrix kernel is generated here with its matrix code unrolled (each
+ * matrix is a named `let`/`var`: WGSL cannot index an array of subgroup matrices at run time).
+ */
+import { readFileSync } from 'node:fs';
+
+/** What the epilogue does after `acc + bias`. */
+export interface Epilogue {
+  /** Exact (erf) GELU. */
+  gelu: boolean;
+  /** `out = out + gamma · y`: add into the output buffer (residual stream), scaled by layer scale. */
+  residual: boolean;
+}
+
+export interface PortableMatmul extends Epilogue {
+  path: 'portable';
+  precision: 'f16' | 'f32';
+  /** Run-time loop bounds (CPU adapters). */
+  opaqueLoops: boolean;
+}
+
+export interface SubgroupMatrixMatmul extends Epilogue {
+  path: 'subgroup-matrix';
+  /** Rows and columns of the workgroup's output tile. */
+  bm: number; bn: number;
+  /** K step per workgroup-memory tile. */
+  bk: number;
+  /** Subgroup grid (sgm × sgn subgroups; each owns (bm/sgm) × (bn/sgn) outputs). */
+  sgm: number; sgn: number;
+  subgroupSize: number;
+  /** Side of the square f16 → f32 matrix. */
+  tile: number;
+}
+
+export type MatmulVariant = PortableMatmul | SubgroupMatrixMatmul;
+
+/** Output tile of a workgroup: [rows, cols]. */
+export function outputTile(v: MatmulVariant): [number, number] {
+  return v.path === 'portable' ? [64, 64] : [v.bm, v.bn];
+}
+
+/** A stable key for the pipeline cache. */
+export function matmulKey(v: MatmulVariant): string {
+  const e = `${v.gelu ? '-gelu' : ''}${v.residual ? '-res' : ''}`;
+  if (v.path === 'portable') return `matmul/portable-${v.precision}${e}${v.opaqueLoops ? '-opaque' : ''}`;
+  return `matmul/sgmat-${v.bm}x${v.bn}x${v.bk}-sg${v.sgm}x${v.sgn}x${v.subgroupSize}-t${v.tile}${e}`;
+}
+
+const GELU_FN = `// Exact GELU, x·Φ(x), with erf from the complementary error function's Chebyshev fit
+// (Numerical Recipes erfcc, |rel err| < 1.2e-7), the same formula as the CPU reference.
+fn gelu(x: f32) -> f32 {
+  let z = abs(x) * 0.70710678118654752;
+  let t = 1.0 / (1.0 + 0.5 * z);
+  let r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  let e = select(r - 1.0, 1.0 - r, x >= 0.0);
+  return 0.5 * x * (1.0 + e);
+}`;
+
+let portableTemplate: string | undefined;
+
+/** WGSL for a variant. */
+export function matmulWgsl(v: MatmulVariant): string {
+  return v.path === 'portable' ? portableWgsl(v) : subgroupMatrixWgsl(v);
+}
+
+function portableWgsl(v: PortableMatmul): string {
+  portableTemplate ??= readFileSync(new URL('matmul.portable.wgsl', import.meta.url), 'utf8');
+  const values: Record<string, string> = {
+    ENABLES: v.precision === 'f16' ? 'enable f16;' : '',
+    ET: v.precision, GELU: v.gelu ? '1' : '0', RESIDUAL: v.residual ? '1' : '0',
+    OPAQUE: v.opaqueLoops ? '1' : '0', GELU_FN,
+  };
+  return portableTemplate.replace(/\{\{(\w+)\}\}/g, (_, k: string) => {
+    if (!(k in values)) throw new Error(`matmul template: no value for {{${k}}}`);
+    return values[k]!;
+  });
+}
+
+function subgroupMatrixWgsl(v: SubgroupMatrixMatmul): string {
+  const { bm, bn, bk, sgm, sgn, subgroupSize: sg, tile: t } = v;
+  const tm = bm / sgm / t, tn = bn / sgn / t;
+  if (!Number.isInteger(tm) || !Number.isInteger(tn) || bk % t || bk % 8 || bn % 8 || (t * t) % sg) {
+    throw new Error(`subgroup-matrix GEMM cannot tile ${bm}x${bn}x${bk} with ${sgm}x${sgn} subgroups of ${sg} and ${t}-tiles`);
+  }
+  const nsg = sgm * sgn;
+  const left = `subgroup_matrix_left<f16, ${t}, ${t}>`;
+  const right = `subgroup_matrix_right<f16, ${t}, ${t}>`;
+  const result = `subgroup_matrix_result<f32, ${t}, ${t}>`;
+  const L: string[] = [];
+  for (let i = 0; i < tm; i++) for (let j = 0; j < tn; j++) L.push(`  var acc_${i}_${j} = ${result}();`);
+  const declare = L.join('\n');
+  const inner: string[] = [];
+  for (let kk = 0; kk < bk / t; kk++) {
+    inner.push('    {');
+    for (let i = 0; i < tm; i++) inner.push(`      let a_${i} = subgroupMatrixLoad<${left}, row_major>(&xs, (r0 + ${i * t}u) * XS + ${kk * t}u, XS);`);
+    for (let j = 0; j < tn; j++) inner.push(`      let b_${j} = subgroupMatrixLoad<${right}, row_major>(&ws, ${kk * t}u * WS + c0 + ${j * t}u, WS);`);
+    for (let i = 0; i < tm; i++) for (let j = 0; j < tn; j++) inner.push(`      acc_${i}_${j} = subgroupMatrixMultiplyAccumulate(a_${i}, b_${j}, acc_${i}_${j});`);
+    inner.push('    }');
+  }
+  const epi: string[] = [];
+  for (let i = 0; i < tm; i++) for (let j = 0; j < tn; j++) {
+    epi.push('  workgroupBarrier();');
+    epi.push(`  subgroupMatrixStore<row_major>(&scr, sg * TT, acc_${i}_${j}, T);`);
+    epi.push('  workgroupBarrier();');
+    epi.push(`  writeTile(sg, lane, row0 + r0 + ${i * t}u, col0 + c0 + ${j * t}u);`);
+  }
+  return `// GEMM, subgroup-matrix path (generated by matmul-wgsl.ts): Y[M, N] = epilogue(X[M, K] · W[K, N]),
+// f16 tensors, f32 accumulation in subgroup matrices (tensor cores). A workgroup owns BM×BN outputs;
+// its ${nsg} subgroups (${sgm}×${sgn}) own ${tm}×${tn} tiles of ${t}×${t}. X and W tiles pass through workgroup
+// memory with 16-byte loads (K and N multiples of 8). The epilogue goes through a per-subgroup f32
+// scratch tile: y = acc + bias; GELU; y = out + gamma·y when RESIDUAL.
+enable f16;
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+
+struct Params { M: u32, N: u32, K: u32, pad: u32 }
+
+const BM: u32 = ${bm}u;
+const BN: u32 = ${bn}u;
+const BK: u32 = ${bk}u;
+const T: u32 = ${t}u;
+const TT: u32 = ${t * t}u;
+const SG: u32 = ${sg}u;
+const WG: u32 = ${nsg * sg}u;
+const XS: u32 = BK + 8u;
+const WS: u32 = BN + 8u;
+const GELU: u32 = ${v.gelu ? 1 : 0}u;
+const RESIDUAL: u32 = ${v.residual ? 1 : 0}u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> bias: array<f16>;
+@group(0) @binding(4) var<storage, read> gamma: array<f16>;
+@group(0) @binding(5) var<storage, read_write> y: array<f16>;
+
+var<workgroup> xs: array<f16, BM * XS>;
+var<workgroup> ws: array<f16, BK * WS>;
+var<workgroup> scr: array<f32, ${nsg} * TT>;
+
+${GELU_FN}
+
+fn putX(at: u32, q: vec4<u32>) {
+  let a = bitcast<vec2<f16>>(q.x); let b = bitcast<vec2<f16>>(q.y);
+  let c = bitcast<vec2<f16>>(q.z); let d = bitcast<vec2<f16>>(q.w);
+  xs[at] = a.x; xs[at + 1u] = a.y; xs[at + 2u] = b.x; xs[at + 3u] = b.y;
+  xs[at + 4u] = c.x; xs[at + 5u] = c.y; xs[at + 6u] = d.x; xs[at + 7u] = d.y;
+}
+fn putW(at: u32, q: vec4<u32>) {
+  let a = bitcast<vec2<f16>>(q.x); let b = bitcast<vec2<f16>>(q.y);
+  let c = bitcast<vec2<f16>>(q.z); let d = bitcast<vec2<f16>>(q.w);
+  ws[at] = a.x; ws[at + 1u] = a.y; ws[at + 2u] = b.x; ws[at + 3u] = b.y;
+  ws[at + 4u] = c.x; ws[at + 5u] = c.y; ws[at + 6u] = d.x; ws[at + 7u] = d.y;
+}
+
+// This subgroup's scratch tile → output rows m0.., columns n0.. with the epilogue.
+fn writeTile(sg: u32, lane: u32, m0: u32, n0: u32) {
+  for (var e = lane; e < TT; e += SG) {
+    let m = m0 + e / T;
+    let n = n0 + e % T;
+    if (m < p.M && n < p.N) {
+      var v = scr[sg * TT + e] + f32(bias[n]);
+      if (GELU == 1u) { v = gelu(v); }
+      if (RESIDUAL == 1u) { v = f32(y[m * p.N + n]) + f32(gamma[n]) * v; }
+      y[m * p.N + n] = f16(v);
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_id) sg: u32) {
+  let row0 = wg.y * BM;
+  let col0 = wg.x * BN;
+  let r0 = (sg / ${sgn}u) * ${tm * t}u;
+  let c0 = (sg % ${sgn}u) * ${tn * t}u;
+${declare}
+  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+    workgroupBarrier();
+    for (var i = lid; i < BM * BK / 8u; i += WG) {
+      let r = i / (BK / 8u);
+      let c = (i % (BK / 8u)) * 8u;
+      var q = vec4<u32>(0u);
+      if (row0 + r < p.M && k0 + c < p.K) { q = x[((row0 + r) * p.K + k0 + c) / 8u]; }
+      putX(r * XS + c, q);
+    }
+    for (var i = lid; i < BK * BN / 8u; i += WG) {
+      let r = i / (BN / 8u);
+      let c = (i % (BN / 8u)) * 8u;
+      var q = vec4<u32>(0u);
+      if (k0 + r < p.K && col0 + c < p.N) { q = w[((k0 + r) * p.N + col0 + c) / 8u]; }
+      putW(r * WS + c, q);
+    }
+    workgroupBarrier();
+${inner.join('\n')}
+  }
+${epi.join('\n')}
+}
+`;
+}
