@@ -81,41 +81,39 @@ export class TiffImage {
   }
 
   /**
-   * Decodes the tiles [bx0, bx0+across) × [by0, by0+down) in one libvips call and copies the clip
-   * rectangle into `out`, without caching the tiles (see `paint` for when). Returns false — and the
+   * Decodes the tiles [bx0, bx0+across) × [by0, by0+down) in one libvips call and returns the clip
+   * rectangle of the mosaic, without caching the tiles (see `read` for when). Returns null — and the
    * caller decodes tile by tile, naming any broken tile — when the codec is not one libvips
    * decodes, a tile is absent, or libvips fails.
    */
-  private async paintMosaic(bx0: number, by0: number, across: number, down: number, clip: [number, number, number, number], x: number, y: number, w: number, out: Buffer): Promise<boolean> {
+  private async decodeMosaicClip(bx0: number, by0: number, across: number, down: number, clip: [number, number, number, number]): Promise<RgbImage | null> {
     const ifd = this.ifd;
     const codec = await getCodec(ifd.compression);
-    if (!codec.toLibvipsInput) return false;
+    if (!codec.toLibvipsInput) return null;
     const cells = Array.from({ length: across * down }, (_, i) => [bx0 + (i % across), by0 + Math.floor(i / across)] as const);
     const locations = await Promise.all(cells.map(([bx, by]) => ifd.blocks.location(by * ifd.blocksAcross + bx)));
-    if (locations.some((l) => l.length === 0)) return false;
+    if (locations.some((l) => l.length === 0)) return null;
     const data = await Promise.all(locations.map((l) => this.source.read(l.offset, l.length)));
     let streams: Buffer[];
     try {
       streams = data.map((d, i) => codec.toLibvipsInput!(d, this.blockContext(cells[i]![0], cells[i]![1], `${this.source.name}: ${this.label}`)));
     } catch {
-      return false;
+      return null;
     }
     const [x0, y0, x1, y1] = clip;
-    const img = await decodeMosaic(streams, across, { left: x0 - bx0 * ifd.blockWidth, top: y0 - by0 * ifd.blockHeight, width: x1 - x0, height: y1 - y0 });
-    if (!img) return false;
-    copyBlock(img, x0, y0, x0, y0, x1, y1, x, y, w, out);
-    return true;
+    return decodeMosaic(streams, across, { left: x0 - bx0 * ifd.blockWidth, top: y0 - by0 * ifd.blockHeight, width: x1 - x0, height: y1 - y0 });
   }
 
   /**
-   * Paints the image's pixels in `[x, x+w) × [y, y+h)` (image coordinates, may extend past the
-   * image) into `out`, a white `w × h` RGB buffer. Each block is decoded once and its rows copied.
+   * The image's pixels in `[x, x+w) × [y, y+h)` (image coordinates, may extend past the image) as a
+   * new `w × h` RGB buffer, white outside the image. Each block is decoded once and its rows copied.
    */
-  async paint(x: number, y: number, w: number, h: number, out: Buffer, signal?: AbortSignal): Promise<void> {
+  async read(x: number, y: number, w: number, h: number, signal?: AbortSignal): Promise<Buffer> {
     const ifd = this.ifd;
     const x0 = Math.max(0, x), y0 = Math.max(0, y);
     const x1 = Math.min(ifd.width, x + w), y1 = Math.min(ifd.height, y + h);
-    if (x0 >= x1 || y0 >= y1) return;
+    const white = () => Buffer.alloc(w * h * 3, 255);
+    if (x0 >= x1 || y0 >= y1) return white();
     const bw = ifd.blockWidth, bh = ifd.blockHeight;
     const bx0 = Math.floor(x0 / bw), bx1 = Math.floor((x1 - 1) / bw);
     const by0 = Math.floor(y0 / bh), by1 = Math.floor((y1 - 1) / bh);
@@ -130,8 +128,16 @@ export class TiffImage {
       for (let by = by0; by <= by1; by++) {
         for (let bx = bx0; bx <= bx1; bx++) if (!this.cache.has(`${this.cacheKey}/${by * ifd.blocksAcross + bx}`)) missing++;
       }
-      if (missing >= 2 && await this.paintMosaic(bx0, by0, across, by1 - by0 + 1, [x0, y0, x1, y1], x, y, w, out)) return;
+      const clip = missing >= 2 ? await this.decodeMosaicClip(bx0, by0, across, by1 - by0 + 1, [x0, y0, x1, y1]) : null;
+      if (clip) {
+        // a region wholly inside the image is the clip itself: no fill, no copy
+        if (clip.width === w && clip.height === h) return clip.data;
+        const out = white();
+        copyBlock(clip, x0, y0, x0, y0, x1, y1, x, y, w, out);
+        return out;
+      }
     }
+    const out = white();
     let next = 0;
     let failed = false;
     const worker = async () => {
@@ -150,6 +156,7 @@ export class TiffImage {
       }
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL_TILES, total) }, worker));
+    return out;
   }
 }
 

@@ -76,8 +76,7 @@ export function createTiffSlide(spec: TiffSlideSpec): Slide {
     readRegion(level0X: number, level0Y: number, level: number, width: number, height: number, options?: ReadOptions): Promise<RgbImage> {
       return guard(async () => {
         const { levelX, levelY } = checkRegionRequest(levels, level0X, level0Y, level, width, height);
-        const data = Buffer.alloc(width * height * 3, 255);
-        await images[level]!.paint(levelX, levelY, width, height, data, options?.signal);
+        const data = await images[level]!.read(levelX, levelY, width, height, options?.signal);
         return { width, height, data };
       });
     },
@@ -90,9 +89,7 @@ export function createTiffSlide(spec: TiffSlideSpec): Slide {
           throw new CorruptSlideError(`${source.name}: associated image '${name}' claims ${ifd.width} × ${ifd.height} pixels (limit ${MAX_ASSOCIATED_PIXELS})`);
         }
         const image = new TiffImage(source, ifd, name, cache, `${key}/A:${name}`);
-        const data = Buffer.alloc(ifd.width * ifd.height * 3, 255);
-        await image.paint(0, 0, ifd.width, ifd.height, data);
-        return { width: ifd.width, height: ifd.height, data };
+        return { width: ifd.width, height: ifd.height, data: await image.read(0, 0, ifd.width, ifd.height) };
       });
     },
 
