@@ -52,7 +52,7 @@ export function checkCodestreamSize(data: Buffer, name: string): void {
 }
 
 /** Full-range YCbCr → RGB (JFIF / ITU-R BT.601), as OpenSlide converts Aperio 33003 tiles. */
-function ycbcrToRgbInPlace(p: Uint8Array): void {
+export function ycbcrToRgbInPlace(p: Uint8Array): void {
   for (let i = 0; i + 2 < p.length; i += 3) {
     const y = p[i]!, cb = p[i + 1]! - 128, cr = p[i + 2]! - 128;
     p[i] = clamp(y + 1.402 * cr);

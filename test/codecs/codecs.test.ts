@@ -4,7 +4,7 @@ import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { lzwDecode } from '../../src/codecs/lzw.ts';
 import { completeJpegStream, hasColourMarker } from '../../src/codecs/jpeg.ts';
-import { checkCodestreamSize } from '../../src/codecs/jp2k.ts';
+import { checkCodestreamSize, ycbcrToRgbInPlace } from '../../src/codecs/jp2k.ts';
 import { compressionName, decodeBlock, getCodec, type BlockContext } from '../../src/codecs/registry.ts';
 
 const ctx = (over: Partial<BlockContext>): BlockContext => ({
@@ -109,4 +109,15 @@ test('sharp-decoded codecs: grey JPEG is replicated, transparent WebP is flatten
   const w = await decodeBlock(webp, ctx({ compression: 50001, width: 8, height: 8 }));
   assert.deepEqual([...w.data.subarray(0, 3)], [255, 255, 255]);
   assert.deepEqual([...w.data.subarray(63 * 3, 64 * 3)], [10, 200, 10]);
+});
+
+test('JPEG 2000 33003: full-range YCbCr → RGB round-trips RGB within rounding', () => {
+  const rgb = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255], [0, 0, 0], [200, 120, 170]];
+  const ycc = new Uint8Array(rgb.flatMap(([r, g, b]) => [
+    0.299 * r! + 0.587 * g! + 0.114 * b!,
+    128 - 0.168736 * r! - 0.331264 * g! + 0.5 * b!,
+    128 + 0.5 * r! - 0.418688 * g! - 0.081312 * b!,
+  ].map((v) => Math.max(0, Math.min(255, Math.round(v))))));
+  ycbcrToRgbInPlace(ycc);
+  rgb.flat().forEach((v, i) => assert.ok(Math.abs(ycc[i]! - v) <= 2, `sample ${i}: ${ycc[i]} vs ${v}`));
 });
