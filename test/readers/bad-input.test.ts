@@ -119,7 +119,8 @@ test('region requests with negative, fractional or huge sizes: InvalidParameterE
     await assert.rejects(slide.readRegion(0, 0, 1, 10, 10), { name: 'InvalidParameterError', message: /Expected integer between 0 and 0 for level but received 1/ });
     await assert.rejects(slide.readRegion(0, 0, 0, 65536, 65536), { name: 'InvalidParameterError', message: /^Region 65536 × 65536 is too large/ });
     await assert.rejects(slide.readRegion(0, 0, 0, 1e9, 1e9), { name: 'InvalidParameterError', message: /for width but received 1000000000/ });
-    // parameter errors are not sticky
+    await assert.rejects(slide.readRegion(0, 0, 0, 64, 64, { signal: AbortSignal.abort() }), { name: 'CancelledError' });
+    // parameter errors and cancellations are not sticky
     assert.equal((await slide.readRegion(-10, -10, 0, 20, 20)).data.length, 1200);
   } finally {
     await slide.close();

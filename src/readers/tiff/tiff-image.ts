@@ -109,6 +109,7 @@ export class TiffImage {
    * new `w × h` RGB buffer, white outside the image. Each block is decoded once and its rows copied.
    */
   async read(x: number, y: number, w: number, h: number, signal?: AbortSignal): Promise<Buffer> {
+    if (signal?.aborted) throw new CancelledError('region read cancelled');
     const ifd = this.ifd;
     const x0 = Math.max(0, x), y0 = Math.max(0, y);
     const x1 = Math.min(ifd.width, x + w), y1 = Math.min(ifd.height, y + h);
