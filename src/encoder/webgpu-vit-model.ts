@@ -1,0 +1,264 @@
+/**
+ * The ViT forward pass on our WebGPU kernels: weights uploaded once (f16 where the adapter has
+ * shader-f16, else f32), and per (batch, input size) a plan — activation buffers and every
+ * dispatch prepared — replayed with one command encoder per forward: patch embedding (im2col +
+ * GEMM), tokens + positions, per block LayerNorm → QKV GEMM → flash attention → projection GEMM
+ * with the residual and layer scale fused → LayerNorm → fc1 GEMM + GELU → fc2 GEMM + residual, the
+ * final LayerNorm, and one copy back. No host round trip inside a forward.
+ */
+import { DeviceError, invalidParameter } from '../errors.ts';
+import type { GpuContext } from '../../kernels/gpu/gpu-context.ts';
+import { fromF16Array, toF16Array } from '../../kernels/gpu/f16.ts';
+import { destroyDispatch, recordDispatch, type Dispatch } from '../../kernels/dispatch/dispatch.ts';
+import { Matmul } from '../../kernels/matmul/matmul.ts';
+import { LayerNorm } from '../../kernels/layernorm/layernorm.ts';
+import { convWeightToGemm, im2colBytes, PatchEmbed } from '../../kernels/patch-embed/patch-embed.ts';
+import { VitTokens } from '../../kernels/vit-tokens/vit-tokens.ts';
+import { positionTable, type PosInterpolation } from '../../kernels/vit-tokens/pos-embed.ts';
+import { FlashAttention } from '../../kernels/flash-attention/flash-attention.ts';
+import type { VitConfig, VitWeights } from './vit-config.ts';
+
+export interface VitModelOptions {
+  /** @defaultValue 'f16' when the adapter has shader-f16, else 'f32' */
+  precision?: 'f16' | 'f32';
+  /** Kernel paths; 'portable' forces the non-tensor-core kernels. @defaultValue 'auto' */
+  path?: 'auto' | 'portable';
+  /** Position-embedding resize for inputs larger than the trained grid. @defaultValue 'bicubic' */
+  interpolation?: PosInterpolation;
+}
+
+/** Output of one forward: f32 host arrays. */
+export interface VitForwardResult {
+  /** [images, D] class token after the final norm. */
+  embeddings: Float32Array;
+  /** [images, grid², D] patch tokens after the final norm, when asked for. */
+  tokens?: Float32Array;
+}
+
+interface Block {
+  norm1: [GPUBuffer, GPUBuffer]; norm2: [GPUBuffer, GPUBuffer];
+  qkvW: GPUBuffer; qkvB: GPUBuffer; projW: GPUBuffer; projB: GPUBuffer; ls1?: GPUBuffer;
+  fc1W: GPUBuffer; fc1B: GPUBuffer; fc2W: GPUBuffer; fc2B: GPUBuffer; ls2?: GPUBuffer;
+}
+
+type Step = { kind: 'dispatch'; d: Dispatch } | { kind: 'attention' };
+
+interface Plan {
+  key: string; images: number; size: number; seq: number; grid: number; withTokens: boolean;
+  buffers: GPUBuffer[]; pixels: GPUBuffer; qkv: GPUBuffer; att: GPUBuffer; out: GPUBuffer; staging: GPUBuffer;
+  outBytes: number; steps: Step[];
+}
+
+export class VitGpuModel {
+  private readonly plans = new Map<string, Plan>();
+  private readonly owned: GPUBuffer[] = [];
+
+  private constructor(
+    readonly ctx: GpuContext, readonly config: VitConfig, readonly precision: 'f16' | 'f32', private readonly options: VitModelOptions,
+    private readonly w: { patchW: GPUBuffer; patchB: GPUBuffer; prefix: GPUBuffer; norm: [GPUBuffer, GPUBuffer]; blocks: Block[]; pos: Float32Array },
+    private readonly k: { patch: PatchEmbed; qkv: Matmul; proj: Matmul; fc1: Matmul; fc2: Matmul; ln: LayerNorm; tokens: VitTokens; attention: FlashAttention },
+  ) {}
+
+  /** Uploads the weights and compiles the kernels. */
+  static async create(ctx: GpuContext, config: VitConfig, weights: VitWeights, options: VitModelOptions = {}): Promise<VitGpuModel> {
+    const precision = options.precision ?? (ctx.capabilities.shaderF16 ? 'f16' : 'f32');
+    if (precision === 'f16' && !ctx.capabilities.shaderF16) throw new DeviceError(`${ctx.describe()} has no shader-f16; use precision 'f32'`);
+    const { dim: D, mlpHidden: H, numHeads } = config;
+    const headDim = D / numHeads;
+    const path = options.path ?? 'auto';
+    const owned: GPUBuffer[] = [];
+    const get = (name: string) => {
+      const t = weights.get(name);
+      if (!t) throw new DeviceError(`weight ${name} missing`);
+      return t.data;
+    };
+    const up = (values: Float32Array, label: string) => {
+      const b = ctx.upload(precision === 'f16' ? toF16Array(values) : values, GPUBufferUsage.STORAGE, label);
+      owned.push(b);
+      return b;
+    };
+    // Linear weights [out, in] → [in, out] for the GEMM's W[K, N].
+    const linear = (name: string) => {
+      const t = weights.get(name)!;
+      const [o, i] = t.shape as [number, number];
+      const tr = new Float32Array(o * i);
+      for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) tr[b * o + a] = t.data[a * i + b]!;
+      return up(tr, name);
+    };
+    const prefixCount = 1 + config.numRegisterTokens;
+    const prefixTokens = new Float32Array(prefixCount * D);
+    prefixTokens.set(get('cls_token').subarray(0, D));
+    if (config.numRegisterTokens) prefixTokens.set(get('reg_token'), D);
+    const blocks: Block[] = [];
+    for (let b = 0; b < config.depth; b++) {
+      const p = `blocks.${b}.`;
+      blocks.push({
+        norm1: [up(get(`${p}norm1.weight`), 'n1w'), up(get(`${p}norm1.bias`), 'n1b')],
+        norm2: [up(get(`${p}norm2.weight`), 'n2w'), up(get(`${p}norm2.bias`), 'n2b')],
+        qkvW: linear(`${p}attn.qkv.weight`), qkvB: up(config.qkvBias ? get(`${p}attn.qkv.bias`) : new Float32Array(3 * D), 'qkvb'),
+        projW: linear(`${p}attn.proj.weight`), projB: up(get(`${p}attn.proj.bias`), 'projb'),
+        fc1W: linear(`${p}mlp.fc1.weight`), fc1B: up(get(`${p}mlp.fc1.bias`), 'fc1b'),
+        fc2W: linear(`${p}mlp.fc2.weight`), fc2B: up(get(`${p}mlp.fc2.bias`), 'fc2b'),
+        ...(config.layerScale ? { ls1: up(get(`${p}ls1.gamma`), 'ls1'), ls2: up(get(`${p}ls2.gamma`), 'ls2') } : {}),
+      });
+    }
+    const w = {
+      patchW: up(convWeightToGemm(get('patch_embed.proj.weight'), D, config.patchSize), 'patch-w'),
+      patchB: up(get('patch_embed.proj.bias'), 'patch-b'),
+      prefix: up(prefixTokens, 'prefix-tokens'),
+      norm: [up(get('norm.weight'), 'norm-w'), up(get('norm.bias'), 'norm-b')] as [GPUBuffer, GPUBuffer],
+      blocks, pos: get('pos_embed').slice(),
+    };
+    const mm = (N: number, K: number, o: { gelu?: boolean; residual?: boolean }) => Matmul.create(ctx, { precision, N, K, path, ...o });
+    const [patch, qkv, proj, fc1, fc2, ln, tokens, attention] = await Promise.all([
+      PatchEmbed.create(ctx, { precision, patchSize: config.patchSize, dim: D, path }),
+      mm(3 * D, D, {}), mm(D, D, { residual: true }), mm(H, D, { gelu: true }), mm(D, H, { residual: true }),
+      LayerNorm.create(ctx, precision), VitTokens.create(ctx, precision),
+      FlashAttention.create(ctx, { headDim, precision, path: path === 'portable' ? 'portable' : 'auto' }),
+    ]);
+    const model = new VitGpuModel(ctx, config, precision, options, w, { patch, qkv, proj, fc1, fc2, ln, tokens, attention });
+    model.owned.push(...owned);
+    return model;
+  }
+
+  /** Kernel names, for logs and benchmark headers. */
+  describeKernels(): string {
+    return `${this.precision}: ${this.k.qkv.name}, ${this.k.attention.name}`;
+  }
+
+  /**
+   * Runs `images` images of `size` px (NCHW f32, normalised; size a multiple of the patch size,
+   * position embeddings resized when it differs from the trained size).
+   */
+  async forward(pixels: Float32Array, images: number, size: number, withTokens = false): Promise<VitForwardResult> {
+    const plan = this.plan(images, size, withTokens);
+    if (pixels.length !== images * 3 * size * size) throw invalidParameter('pixels.length', `${images} × 3 × ${size}²`, pixels.length);
+    this.ctx.checkAlive();
+    this.ctx.device.queue.writeBuffer(plan.pixels, 0, pixels.buffer, pixels.byteOffset, pixels.byteLength);
+    const enc = this.ctx.device.createCommandEncoder({ label: 'vit-forward' });
+    this.record(enc, plan);
+    enc.copyBufferToBuffer(plan.out, 0, plan.staging, 0, plan.outBytes);
+    this.ctx.device.queue.submit([enc.finish()]);
+    await plan.staging.mapAsync(GPUMapMode.READ, 0, plan.outBytes);
+    const raw = plan.staging.getMappedRange(0, plan.outBytes).slice(0);
+    plan.staging.unmap();
+    const values = this.precision === 'f16' ? fromF16Array(new Uint16Array(raw)) : new Float32Array(raw);
+    const D = this.config.dim;
+    if (!withTokens) return { embeddings: values };
+    const prefix = 1 + this.config.numRegisterTokens, n = plan.grid * plan.grid;
+    const embeddings = new Float32Array(images * D);
+    const tokens = new Float32Array(images * n * D);
+    for (let b = 0; b < images; b++) {
+      embeddings.set(values.subarray(b * plan.seq * D, (b * plan.seq + 1) * D), b * D);
+      tokens.set(values.subarray((b * plan.seq + prefix) * D, (b + 1) * plan.seq * D), b * n * D);
+    }
+    return { embeddings, tokens };
+  }
+
+  /**
+   * Submits `repeats` forwards of the same plan back to back (pixels already on the GPU) and
+   * waits: GPU throughput without host transfers, for benchmarks.
+   */
+  async replay(images: number, size: number, repeats: number): Promise<void> {
+    const plan = this.plan(images, size, false);
+    for (let i = 0; i < repeats; i++) {
+      const enc = this.ctx.device.createCommandEncoder({ label: 'vit-replay' });
+      this.record(enc, plan);
+      this.ctx.device.queue.submit([enc.finish()]);
+    }
+    await this.ctx.sync();
+  }
+
+  private record(enc: GPUCommandEncoder, plan: Plan): void {
+    const D = this.config.dim, heads = this.config.numHeads;
+    let pass: GPUComputePassEncoder | undefined;
+    for (const s of plan.steps) {
+      if (s.kind === 'dispatch') {
+        pass ??= enc.beginComputePass();
+        recordDispatch(pass, s.d);
+      } else {
+        pass?.end();
+        pass = undefined;
+        this.k.attention.encode(enc, { batch: plan.images, heads, seqQ: plan.seq, seqK: plan.seq, headDim: D / heads }, {
+          q: { buffer: plan.qkv, offset: 0, rowStride: 3 * D }, k: { buffer: plan.qkv, offset: D, rowStride: 3 * D },
+          v: { buffer: plan.qkv, offset: 2 * D, rowStride: 3 * D }, out: { buffer: plan.att },
+        });
+      }
+    }
+    pass?.end();
+  }
+
+  private plan(images: number, size: number, withTokens: boolean): Plan {
+    const c = this.config;
+    if (!Number.isInteger(images) || images < 1) throw invalidParameter('images', 'positive integer', images);
+    if (!Number.isInteger(size) || size < c.patchSize || size % c.patchSize) throw invalidParameter('size', `positive multiple of the patch size ${c.patchSize}`, size);
+    const key = `${images}x${size}${withTokens ? 't' : ''}`;
+    const cached = this.plans.get(key);
+    if (cached) return cached;
+    if (this.plans.size >= 3) {
+      const [oldKey, old] = this.plans.entries().next().value as [string, Plan];
+      this.free(old);
+      this.plans.delete(oldKey);
+    }
+    const e = this.precision === 'f16' ? 2 : 4;
+    const D = c.dim, H = c.mlpHidden, prefix = 1 + c.numRegisterTokens;
+    const grid = size / c.patchSize, n = grid * grid, seq = prefix + n, rows = images * seq;
+    const dev = this.ctx.device;
+    const buffers: GPUBuffer[] = [];
+    const buf = (bytes: number, label: string, extra = 0) => {
+      const b = dev.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: GPUBufferUsage.STORAGE | extra, label });
+      buffers.push(b);
+      return b;
+    };
+    const pixels = buf(images * 3 * size * size * 4, 'pixels', GPUBufferUsage.COPY_DST);
+    const cols = buf(im2colBytes(images, size, c.patchSize, this.precision), 'cols');
+    const patches = buf(images * n * D * e, 'patches');
+    const x = buf(rows * D * e, 'x');
+    const h = buf(rows * D * e, 'h');
+    const qkv = buf(rows * 3 * D * e, 'qkv');
+    const att = buf(rows * D * e, 'att');
+    const mlp = buf(rows * H * e, 'mlp');
+    const outRows = withTokens ? rows : images;
+    const outBytes = outRows * D * e;
+    const out = buf(outBytes, 'out', GPUBufferUsage.COPY_SRC);
+    const posValues = positionTable(this.w.pos, D, prefix, c.posEmbedIncludesPrefix, grid, this.options.interpolation ?? 'bicubic');
+    const pos = this.ctx.upload(this.precision === 'f16' ? toF16Array(posValues) : posValues, GPUBufferUsage.STORAGE, 'pos');
+    buffers.push(pos);
+    const staging = dev.createBuffer({ size: Math.ceil(outBytes / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'vit-staging' });
+    buffers.push(staging);
+
+    const steps: Step[] = [];
+    const add = (d: Dispatch) => steps.push({ kind: 'dispatch', d });
+    this.k.patch.prepare(images, size, { pixels, weight: this.w.patchW, bias: this.w.patchB, cols, out: patches }).forEach(add);
+    add(this.k.tokens.prepare({ images, seq, prefix, D }, { patches, prefixTokens: this.w.prefix, pos, out: x }));
+    const eps = c.layerNormEps;
+    for (const b of this.w.blocks) {
+      add(this.k.ln.prepare({ rows, D, eps }, { x, gamma: b.norm1[0], beta: b.norm1[1], out: h }));
+      add(this.k.qkv.prepare({ M: rows, N: 3 * D, K: D }, { x: h, w: b.qkvW, bias: b.qkvB, out: qkv }));
+      steps.push({ kind: 'attention' });
+      add(this.k.proj.prepare({ M: rows, N: D, K: D }, { x: att, w: b.projW, bias: b.projB, gamma: b.ls1, out: x }));
+      add(this.k.ln.prepare({ rows, D, eps }, { x, gamma: b.norm2[0], beta: b.norm2[1], out: h }));
+      add(this.k.fc1.prepare({ M: rows, N: H, K: D }, { x: h, w: b.fc1W, bias: b.fc1B, out: mlp }));
+      add(this.k.fc2.prepare({ M: rows, N: D, K: H }, { x: mlp, w: b.fc2W, bias: b.fc2B, gamma: b.ls2, out: x }));
+    }
+    add(this.k.ln.prepare(withTokens ? { rows, D, eps } : { rows: images, D, eps, step: seq }, { x, gamma: this.w.norm[0], beta: this.w.norm[1], out }));
+    const plan: Plan = { key, images, size, seq, grid, withTokens, buffers, pixels, qkv, att, out, staging, outBytes, steps };
+    this.plans.set(key, plan);
+    return plan;
+  }
+
+  private free(plan: Plan): void {
+    for (const s of plan.steps) if (s.kind === 'dispatch') destroyDispatch(s.d);
+    for (const b of plan.buffers) b.destroy();
+  }
+
+  /** Frees plans, weights and kernel caches (the context stays open). */
+  destroy(): void {
+    for (const p of this.plans.values()) this.free(p);
+    this.plans.clear();
+    for (const b of this.owned) b.destroy();
+    this.owned.length = 0;
+    for (const m of [this.k.patch, this.k.qkv, this.k.proj, this.k.fc1, this.k.fc2]) m.destroy();
+    this.k.attention.destroy();
+  }
+}
