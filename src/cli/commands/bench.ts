@@ -6,6 +6,7 @@ import type { Command } from '../main.ts';
 
 const benches: Record<string, () => Promise<{ command: Command }>> = {
   attention: () => import('./bench/attention.ts'),
+  encoder: () => import('./bench/encoder.ts'),
 };
 
 export const command: Command = {

@@ -1,0 +1,135 @@
+/**
+ * `lamina bench encoder`: tiles/s of a ViT encoder. `--engine webgpu` runs our WebGPU engine
+ * (WebGpuVitEncoder): end to end through `embed` (f32 pixels up, embeddings back, median of
+ * --reps batches) and GPU-resident (the same forward replayed back to back, no host transfers),
+ * plus regions/s for native-resolution regions (`--regions 1024,2048`: one sequence of (R/P)²
+ * tokens each, patch tokens read back). `--engine ort` times OrtEncoder on `--ep` (cpu or webgpu);
+ * run it as a separate process from the webgpu engine (ORT links its own Dawn). `--check` first
+ * runs the GEMM kernel against its CPU twin on awkward shapes and the engine against ORT's CPU EP
+ * on two tiles (cosine per embedding).
+ */
+import { writeFileSync } from 'node:fs';
+import { parseFlags, numberFlag } from '../../args.ts';
+import { invalidParameter } from '../../../errors.ts';
+import type { Command } from '../../main.ts';
+import { resolveModel } from '../../../encoder/model-store.ts';
+import { OrtEncoder } from '../../../encoder/ort-encoder.ts';
+import { WebGpuVitEncoder } from '../../../encoder/webgpu-vit-encoder.ts';
+import { GpuContext } from '../../../../kernels/gpu/gpu-context.ts';
+import { checkMatmul } from '../../../../kernels/matmul/matmul-check.ts';
+import { randomUniform } from '../../../../kernels/dispatch/check.ts';
+
+const usage = 'lamina bench encoder [--engine webgpu|ort] [--ep cpu|webgpu] [--model untrained-vit-b16] [--batch 64] [--size N] [--reps 10] [--regions 1024,2048] [--precision f16|f32] [--path auto|portable] [--check] [--gpu N] [--json FILE]';
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function cosineRows(a: Float32Array, b: Float32Array, d: number): number {
+  let worst = 1;
+  for (let r = 0; r < a.length / d; r++) {
+    let dot = 0, na = 0, nb = 0;
+    for (let i = r * d; i < (r + 1) * d; i++) { dot += a[i]! * b[i]!; na += a[i]! ** 2; nb += b[i]! ** 2; }
+    worst = Math.min(worst, dot / Math.sqrt(na * nb));
+  }
+  return worst;
+}
+
+async function timeIt(reps: number, fn: () => Promise<unknown>): Promise<number[]> {
+  await fn();
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+export const command: Command = {
+  summary: 'ViT encoder throughput (tiles/s, regions/s): our WebGPU engine or ONNX Runtime',
+  usage,
+  async run(argv) {
+    const { values } = parseFlags(argv, {
+      engine: { type: 'string' }, ep: { type: 'string' }, model: { type: 'string' }, batch: { type: 'string' }, size: { type: 'string' },
+      reps: { type: 'string' }, regions: { type: 'string' }, precision: { type: 'string' }, path: { type: 'string' },
+      check: { type: 'boolean' }, gpu: { type: 'string' }, json: { type: 'string' },
+    }, usage);
+    const engine = values.engine ?? 'webgpu';
+    if (engine !== 'webgpu' && engine !== 'ort') throw invalidParameter('--engine', "'webgpu' or 'ort'", engine);
+    const batch = numberFlag('batch', values.batch, 64, 1, 4096);
+    const reps = numberFlag('reps', values.reps, 10, 1, 1000);
+    const location = await resolveModel(values.model ?? 'untrained-vit-b16');
+    const m = location.manifest;
+    const size = numberFlag('size', values.size, m.inputSize, m.patchSize, 8192);
+    const regions = values.regions ? values.regions.split(',').map((x) => numberFlag('regions', x, undefined, m.patchSize, 8192)) : [];
+    const results: Record<string, unknown> = { model: m.name, engine, batch, size, date: new Date().toISOString() };
+    const pixels = randomUniform(batch * 3 * size * size, 11);
+
+    if (engine === 'ort') {
+      const ep = (values.ep ?? 'cpu') as 'cpu' | 'webgpu';
+      if (ep !== 'cpu' && ep !== 'webgpu') throw invalidParameter('--ep', "'cpu' or 'webgpu'", ep);
+      if (size !== m.inputSize) throw invalidParameter('--size', `${m.inputSize} (the ONNX model's input size) for --engine ort`, size);
+      const enc = await OrtEncoder.create(location, { device: ep, maxBatch: batch });
+      try {
+        const t = median(await timeIt(reps, () => enc.embed(pixels, batch)));
+        console.log(`ONNX Runtime ${ep} EP, ${m.name}, ${size} px, batch ${batch}: ${(batch / (t / 1000)).toFixed(1)} tiles/s (median ${t.toFixed(1)} ms per batch, ${reps} reps)`);
+        Object.assign(results, { ep, msPerBatch: t, tilesPerSecond: batch / (t / 1000) });
+      } finally {
+        await enc.close();
+      }
+    } else {
+      const precision = values.precision as 'f16' | 'f32' | undefined;
+      if (precision && precision !== 'f16' && precision !== 'f32') throw invalidParameter('--precision', "'f16' or 'f32'", precision);
+      const path = (values.path ?? 'auto') as 'auto' | 'portable';
+      if (path !== 'auto' && path !== 'portable') throw invalidParameter('--path', "'auto' or 'portable'", path);
+      const ctx = await GpuContext.create(values.gpu ? { adapterIndex: numberFlag('gpu', values.gpu, 0, 0, 64) } : {});
+      const enc = await WebGpuVitEncoder.create(location, { context: ctx, maxBatch: batch, path, ...(precision ? { precision } : {}) });
+      try {
+        console.log(`WebGPU ViT engine on ${enc.describe()}`);
+        if (values.check) {
+          const prec = enc.model.precision;
+          const checks: Record<string, number> = {};
+          for (const [i, c] of [{ M: 394, N: 768, K: 768 }, { M: 130, N: 72, K: 24, gelu: true }, { M: 1, N: 8, K: 8, residual: true, layerScale: true }, { M: 1000, N: 3072, K: 768, gelu: true }, { M: 777, N: 768, K: 3072, residual: true, layerScale: true }].entries()) {
+            const r = await checkMatmul(ctx, { ...c, precision: prec, path, seed: 100 + i });
+            checks[`${r.kernel} M=${c.M} N=${c.N} K=${c.K}`] = r.error;
+            console.log(`check ${r.kernel} M=${c.M} N=${c.N} K=${c.K}: relative error ${r.error.toExponential(2)} (bound ${prec === 'f16' ? '2e-3' : '1e-5'})`);
+          }
+          const ort = await OrtEncoder.create(location, { device: 'cpu' });
+          const two = randomUniform(2 * 3 * m.inputSize * m.inputSize, 12);
+          const want = await ort.embed(two, 2, { tokens: true });
+          await ort.close();
+          const got = await enc.embed(two, 2, { tokens: true });
+          const ce = cosineRows(got.embeddings, want.embeddings, m.embeddingDim), ct = cosineRows(got.tokens!, want.tokens!, m.embeddingDim);
+          console.log(`check engine vs ONNX Runtime CPU EP, 2 tiles: min cosine ${ce.toFixed(6)} (embeddings), ${ct.toFixed(6)} (patch tokens); floor 0.999`);
+          Object.assign(results, { checks, cosineEmbeddings: ce, cosineTokens: ct });
+        }
+        const e2e = median(await timeIt(reps, () => enc.embed(pixels, batch, { tokens: false }, )));
+        const t0 = performance.now();
+        await enc.model.replay(batch, size, reps);
+        const resident = (performance.now() - t0) / reps;
+        console.log(`${m.name}, ${size} px, batch ${batch}: ${(batch / (e2e / 1000)).toFixed(1)} tiles/s end to end (median ${e2e.toFixed(1)} ms per batch), ${(batch / (resident / 1000)).toFixed(1)} tiles/s GPU-resident (${resident.toFixed(1)} ms per forward, ${reps} back to back)`);
+        Object.assign(results, { kernels: enc.describe(), msPerBatch: e2e, tilesPerSecond: batch / (e2e / 1000), residentMsPerForward: resident, residentTilesPerSecond: batch / (resident / 1000) });
+        const regionResults: Record<string, unknown>[] = [];
+        for (const r of regions) {
+          const px = randomUniform(3 * r * r, r);
+          const n = (r / m.patchSize) ** 2;
+          const times = await timeIt(Math.min(reps, 5), () => enc.embedRegion(px, 1, r, { tokens: true }));
+          const t = median(times);
+          const s0 = performance.now();
+          await enc.model.replay(1, r, Math.min(reps, 5));
+          const res = (performance.now() - s0) / Math.min(reps, 5);
+          console.log(`region ${r}² (${n} tokens): ${(1000 / t).toFixed(2)} regions/s end to end with patch tokens (median ${t.toFixed(1)} ms), ${(1000 / res).toFixed(2)} regions/s GPU-resident (${res.toFixed(1)} ms)`);
+          regionResults.push({ size: r, tokens: n, msPerRegion: t, regionsPerSecond: 1000 / t, residentMs: res });
+        }
+        if (regionResults.length) results.regions = regionResults;
+      } finally {
+        await enc.close();
+        await ctx.destroy();
+      }
+    }
+    if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
+    return 0;
+  },
+};
