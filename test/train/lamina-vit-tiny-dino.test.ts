@@ -1,7 +1,8 @@
 /**
  * The trained encoder shipped in models/lamina-vit-tiny-dino (issue 9): its ONNX, run by
  * onnxruntime's CPU provider through the pipeline's own preprocessing, must reproduce the
- * embeddings PyTorch computed on the H200 for the same four real H&E images.
+ * embeddings PyTorch computed on the H200 for the same four real H&E images; the WebGPU engine
+ * (f16 activations) must agree with it to cosine >= 0.999, the floor every ViT is held to.
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -13,6 +14,9 @@ import { resolveModel } from '../../src/encoder/model-store.ts';
 import { OrtEncoder } from '../../src/encoder/ort-encoder.ts';
 import { preprocessTiles } from '../../src/encoder/preprocess.ts';
 import type { RgbImage } from '../../src/readers/types.ts';
+import { WebGpuVitEncoder } from '../../src/encoder/webgpu-vit-encoder.ts';
+
+process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
 const MODEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../models/lamina-vit-tiny-dino');
 
@@ -67,6 +71,24 @@ describe('lamina-vit-tiny-dino (trained, issue 9)', () => {
       }
     } finally {
       await encoder.close();
+    }
+  });
+
+  it('the WebGPU engine gives the same embeddings as the CPU path', async () => {
+    const ref = JSON.parse(await readFile(join(MODEL_DIR, 'ref-embeddings.json'), 'utf8')) as Reference;
+    const tiles = await referenceTiles();
+    const loc = await resolveModel(MODEL_DIR);
+    const pixels = await preprocessTiles(tiles, loc.manifest);
+    const gpu = await WebGpuVitEncoder.create(loc, { maxBatch: 2 });
+    try {
+      const { embeddings } = await gpu.embed(pixels, tiles.length);
+      const d = loc.manifest.embeddingDim;
+      for (let i = 0; i < tiles.length; i++) {
+        const c = cosine(embeddings.subarray(i * d, (i + 1) * d), ref.embeddings[i]!);
+        assert.ok(c >= 0.999, `${ref.names[i]}: cosine ${c}`);
+      }
+    } finally {
+      await gpu.close();
     }
   });
 });
