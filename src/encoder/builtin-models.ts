@@ -53,5 +53,11 @@ export const BUILTIN_MODELS: Readonly<Record<string, BuiltinModel>> = {
   },
 };
 
-/** Name of the default encoder. */
-export const DEFAULT_MODEL_NAME = 'untrained-vit-s16';
+/** The built-in (generated, UNTRAINED) model `lamina model build-default` makes. */
+export const DEFAULT_BUILTIN_MODEL = 'untrained-vit-s16';
+
+/**
+ * Name of the default encoder for `resolveModel()` with no argument: a built-in name, or a
+ * folder under `models/` (a trained model shipped with the repository) — the one switch to change.
+ */
+export const DEFAULT_MODEL_NAME: string = DEFAULT_BUILTIN_MODEL;

@@ -12,7 +12,7 @@ export { locateModel, tokenGridSide } from './manifest.ts';
 export { OrtEncoder, type OrtEncoderOptions } from './ort-encoder.ts';
 export { preprocessTiles, sourceTileSize, type PreprocessOptions } from './preprocess.ts';
 export { resolveModel, modelCacheDir, buildBuiltinModel } from './model-store.ts';
-export { BUILTIN_MODELS, DEFAULT_MODEL_NAME } from './builtin-models.ts';
+export { BUILTIN_MODELS, DEFAULT_BUILTIN_MODEL, DEFAULT_MODEL_NAME } from './builtin-models.ts';
 
 /**
  * Opens a model by path or name (see `resolveModel`) on onnxruntime-node; built-in models are
@@ -24,7 +24,7 @@ export async function loadEncoder(ref: string = DEFAULT_MODEL_NAME, options: Ort
   return OrtEncoder.create(await resolveModel(ref), options);
 }
 
-/** The default encoder (UNTRAINED built-in until a trained default ships). */
+/** The default encoder (`DEFAULT_MODEL_NAME`; the UNTRAINED built-in until a trained default is switched in). */
 export function loadDefaultEncoder(options: OrtEncoderOptions = {}): Promise<OrtEncoder> {
   return loadEncoder(DEFAULT_MODEL_NAME, options);
 }

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from '../main.ts';
 import { numberFlag, parseFlags } from '../args.ts';
 import { InvalidParameterError, invalidParameter } from '../../errors.ts';
-import { BUILTIN_MODELS, DEFAULT_MODEL_NAME } from '../../encoder/builtin-models.ts';
+import { BUILTIN_MODELS, DEFAULT_BUILTIN_MODEL, DEFAULT_MODEL_NAME } from '../../encoder/builtin-models.ts';
 import type { ModelLocation, ModelManifest } from '../../encoder/manifest.ts';
 import { buildBuiltinModel, modelCacheDir, resolveModel } from '../../encoder/model-store.ts';
 import { readVitOnnx } from '../../encoder/onnx-weights.ts';
@@ -52,7 +52,7 @@ function triple(name: string, raw: string | undefined): [number, number, number]
 
 async function buildDefault(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, { out: { type: 'string' }, name: { type: 'string' } }, usage);
-  const name = (values.name as string | undefined) ?? DEFAULT_MODEL_NAME;
+  const name = (values.name as string | undefined) ?? DEFAULT_BUILTIN_MODEL;
   if (!BUILTIN_MODELS[name]) throw invalidParameter('--name', `one of ${Object.keys(BUILTIN_MODELS).join(', ')}`, name);
   const out = values.out ? resolve(values.out as string) : undefined;
   const started = performance.now();
@@ -132,6 +132,7 @@ async function list(): Promise<number> {
     console.log(`  ${m.name.padEnd(30)} ${m.name === DEFAULT_MODEL_NAME ? '[default] ' : ''}${m.description}`);
   }
   console.log('All built-in models are UNTRAINED (fixed-seed random weights).');
+  if (!BUILTIN_MODELS[DEFAULT_MODEL_NAME]) console.log(`default model: ${DEFAULT_MODEL_NAME} (shipped in models/)`);
   return 0;
 }
 
