@@ -71,39 +71,50 @@ export const command: Command = {
       console.log(`adapter: ${ctx.describe()}`);
       const base = chooseVariant(ctx.capabilities, ctx.device.limits, dim, precision, path);
       const variants = values.sweep ? sweepVariants(base, ctx.device.limits.maxComputeWorkgroupStorageSize) : [base];
+      const built: FlashAttention[] = [];
       for (const variant of variants) {
-        let fa: FlashAttention;
         try {
-          fa = await FlashAttention.create(ctx, { headDim: dim, precision, variant });
+          built.push(await FlashAttention.create(ctx, { headDim: dim, precision, variant }));
         } catch (err) {
-          console.log(`${variantKey(variant)}: does not build: ${(err as Error).message.slice(0, 400)}`);
-          continue;
+          console.log(`${variantKey(variant)}: does not build: ${(err as Error).message.slice(0, 600)}`);
         }
-        if (values.check) {
-          const tol = precision === 'f16' ? 1e-2 : 2e-3;
-          const cases = [
-            { batch: 1, heads: 2, seqQ: 1, seqK: 1, mask: 'none' as const },
-            { batch: 2, heads: 3, seqQ: 7, seqK: 300, mask: 'random' as const },
-            { batch: 2, heads: 2, seqQ: 255, seqK: 255, mask: 'last-batch-empty' as const },
-            { batch: 1, heads: 2, seqQ: 1000, seqK: 1000, mask: 'none' as const, spread: 3 },
-            ...seqs.map((s) => ({ batch, heads, seqQ: s, seqK: s, mask: 'none' as const, sampleRows: 8 })),
-          ];
+      }
+      if (values.check) {
+        const tol = precision === 'f16' ? 1e-2 : 2e-3;
+        const cases = [
+          { batch: 1, heads: 2, seqQ: 1, seqK: 1, mask: 'none' as const, spread: 1 },
+          { batch: 2, heads: 3, seqQ: 7, seqK: 300, mask: 'random' as const, spread: 1 },
+          { batch: 2, heads: 2, seqQ: 255, seqK: 255, mask: 'last-batch-empty' as const, spread: 1 },
+          { batch: 1, heads: 2, seqQ: 1000, seqK: 1000, mask: 'none' as const, spread: 3 },
+          { batch: 1, heads, seqQ: 513, seqK: 513, mask: 'none' as const, spread: 1 },
+          // long sequences: a sample of rows, two heads (the CPU reference is f64 JavaScript)
+          ...seqs.map((s) => ({ batch: 1, heads: Math.min(heads, 2), seqQ: s, seqK: s, mask: 'none' as const, spread: 1, sampleRows: 8 })),
+        ];
+        for (const fa of built) {
           for (const [i, c] of cases.entries()) {
-            const r = await checkAttention(ctx, fa, { ...c, headDim: dim }, { seed: 1000 + i, mask: c.mask, spread: 'spread' in c ? c.spread : 1, ...('sampleRows' in c ? { sampleRows: c.sampleRows } : {}) });
+            const r = await checkAttention(ctx, fa, { ...c, headDim: dim }, { seed: 1000 + i, mask: c.mask, spread: c.spread, ...('sampleRows' in c ? { sampleRows: c.sampleRows } : {}) });
             const ok = r.relError <= tol && r.unwritten === 0 && r.guardClobbered === 0 && r.nonFinite === 0 && !(r.maskedBatchMaxAbs > 0);
             failed ||= !ok;
             console.log(`check ${fa.name} B=${c.batch} H=${c.heads} Sq=${c.seqQ} Sk=${c.seqK} mask=${c.mask}: rel.err ${r.relError.toExponential(2)} unwritten ${r.unwritten} guard ${r.guardClobbered} ${ok ? 'ok' : 'FAIL'}`);
             results.push({ check: fa.name, ...c, ...r, ok });
           }
         }
-        for (const s of seqs) {
-          const t = await timeAttention(ctx, fa, { batch, heads, seqQ: s, seqK: s, headDim: dim }, reps);
-          const tflops = flops(s) / (t.medianNs * 1e-9) / 1e12;
-          console.log(`${fa.name.padEnd(44)} S=${String(s).padStart(6)}  ${(t.medianNs / 1e6).toFixed(3).padStart(9)} ms  ${tflops.toFixed(1).padStart(7)} TFLOP/s  (min ${(t.minNs / 1e6).toFixed(3)} ms, ${reps} runs)`);
-          results.push({ engine: 'lamina', variant: fa.name, batch, heads, dim, seq: s, ms: t.medianNs / 1e6, minMs: t.minNs / 1e6, tflops });
-        }
-        fa.destroy();
       }
+      for (const s of seqs) {
+        const shape = { batch, heads, seqQ: s, seqK: s, headDim: dim };
+        const buffers = makeInputs(ctx, shape, precision);
+        try {
+          for (const fa of built) {
+            const t = await timeAttention(ctx, fa, shape, buffers, reps);
+            const tflops = flops(s) / (t.medianNs * 1e-9) / 1e12;
+            console.log(`${fa.name.padEnd(44)} S=${String(s).padStart(6)}  ${(t.medianNs / 1e6).toFixed(3).padStart(9)} ms  ${tflops.toFixed(1).padStart(7)} TFLOP/s  (min ${(t.minNs / 1e6).toFixed(3)} ms, ${reps} runs)`);
+            results.push({ engine: 'lamina', variant: fa.name, batch, heads, dim, seq: s, ms: t.medianNs / 1e6, minMs: t.minNs / 1e6, tflops });
+          }
+        } finally {
+          for (const b of Object.values(buffers)) b.buffer.destroy();
+        }
+      }
+      for (const fa of built) fa.destroy();
     } finally {
       await ctx.destroy();
     }
@@ -112,37 +123,34 @@ export const command: Command = {
   },
 };
 
-/** Median and minimum GPU nanoseconds of `reps` calls, each its own command encoder, after 2 warm-ups. */
-async function timeAttention(ctx: GpuContext, fa: FlashAttention, shape: { batch: number; heads: number; seqQ: number; seqK: number; headDim: number }, reps: number) {
+type Inputs = { q: { buffer: GPUBuffer }; k: { buffer: GPUBuffer }; v: { buffer: GPUBuffer }; out: { buffer: GPUBuffer } };
+
+/** Random inputs (never zeros: f16 in [-1, 1), or f32) and an output buffer for one shape. */
+function makeInputs(ctx: GpuContext, shape: { batch: number; heads: number; seqQ: number; headDim: number }, precision: 'f16' | 'f32'): Inputs {
   const elems = shape.batch * shape.seqQ * shape.heads * shape.headDim;
-  const bytes = elems * (fa.precision === 'f16' ? 2 : 4);
   const rand = seededRandom(shape.seqQ);
-  // never time zeros: random f16 in [-1, 1) (or f32), drawn once per buffer
   const fill = () => {
-    const data = fa.precision === 'f16'
+    const data = precision === 'f16'
       ? Uint16Array.from({ length: elems }, () => ((rand() < 0.5 ? 0x8000 : 0) | ((11 + Math.floor(rand() * 4)) << 10) | Math.floor(rand() * 1024)))
       : Float32Array.from({ length: elems }, () => rand() * 2 - 1);
-    return ctx.upload(data, GPUBufferUsage.STORAGE);
+    return { buffer: ctx.upload(data, GPUBufferUsage.STORAGE) };
   };
-  const q = fill();
-  const k = fill();
-  const v = fill();
-  const out = ctx.device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-  const buffers = { q: { buffer: q }, k: { buffer: k }, v: { buffer: v }, out: { buffer: out } };
-  try {
-    for (let i = 0; i < 2; i++) fa.run(shape, buffers);
-    await ctx.sync();
-    const timer = ctx.timer;
-    const times: number[] = [];
-    for (let done = 0; done < reps;) {
-      const n = Math.min(reps - done, timer.capacity);
-      for (let i = 0; i < n; i++) fa.run(shape, buffers, { timestampWrites: timer.passTimestamps() });
-      times.push(...(await timer.read()));
-      done += n;
-    }
-    times.sort((a, b) => a - b);
-    return { medianNs: times[Math.floor(times.length / 2)]!, minNs: times[0]! };
-  } finally {
-    for (const b of [q, k, v, out]) b.destroy();
+  const bytes = elems * (precision === 'f16' ? 2 : 4);
+  return { q: fill(), k: fill(), v: fill(), out: { buffer: ctx.device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) } };
+}
+
+/** Median and minimum GPU nanoseconds of `reps` calls, each its own command encoder, after 2 warm-ups. */
+async function timeAttention(ctx: GpuContext, fa: FlashAttention, shape: { batch: number; heads: number; seqQ: number; seqK: number; headDim: number }, buffers: Inputs, reps: number) {
+  for (let i = 0; i < 2; i++) fa.run(shape, buffers);
+  await ctx.sync();
+  const timer = ctx.timer;
+  const times: number[] = [];
+  for (let done = 0; done < reps;) {
+    const n = Math.min(reps - done, timer.capacity);
+    for (let i = 0; i < n; i++) fa.run(shape, buffers, { timestampWrites: timer.passTimestamps() });
+    times.push(...(await timer.read()));
+    done += n;
   }
+  times.sort((a, b) => a - b);
+  return { medianNs: times[Math.floor(times.length / 2)]!, minNs: times[0]! };
 }
