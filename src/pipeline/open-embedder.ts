@@ -6,6 +6,7 @@
 import type { RgbImage } from '../readers/types.ts';
 import { resolveModel } from '../encoder/model-store.ts';
 import { OrtEncoder } from '../encoder/ort-encoder.ts';
+import { createEncoder } from '../encoder/create-encoder.ts';
 import { preprocessTiles } from '../encoder/preprocess.ts';
 import type { Encoder } from '../encoder/types.ts';
 import type { TileEmbedder } from './embedder.ts';
@@ -18,7 +19,10 @@ import type { TileEmbedder } from './embedder.ts';
  */
 export async function openEmbedder(model: string, engine: 'cpu' | 'webgpu' | 'cuda', threads = 0): Promise<TileEmbedder> {
   const location = await resolveModel(model);
-  const encoder = await OrtEncoder.create(location, { device: engine, threads });
+  // 'webgpu' is Lamina's own WebGPU ViT engine (CPU fallback with a warning when no adapter exists).
+  const encoder = engine === 'webgpu'
+    ? await createEncoder(location, { engine: 'webgpu', threads })
+    : await OrtEncoder.create(location, { device: engine, threads });
   return encoderEmbedder(encoder);
 }
 
