@@ -18,8 +18,10 @@ import { WebGpuVitEncoder } from '../../../encoder/webgpu-vit-encoder.ts';
 import { GpuContext } from '../../../../kernels/gpu/gpu-context.ts';
 import { checkMatmul } from '../../../../kernels/matmul/matmul-check.ts';
 import { randomUniform } from '../../../../kernels/dispatch/check.ts';
+import { KnnSearch } from '../../../../kernels/knn/knn.ts';
+import { knnScores } from '../../../scoring/knn.ts';
 
-const usage = 'lamina bench encoder [--engine webgpu|ort] [--ep cpu|webgpu] [--model untrained-vit-b16] [--batch 64] [--size N] [--reps 10] [--regions 1024,2048] [--precision f16|f32] [--path auto|portable] [--check] [--gpu N] [--json FILE]';
+const usage = 'lamina bench encoder [--engine webgpu|ort] [--ep cpu|webgpu] [--model untrained-vit-b16] [--batch 64] [--size N] [--reps 10] [--regions 1024,2048] [--knn BANK [--knn-queries 10000] [--knn-dim 384]] [--precision f16|f32] [--path auto|portable] [--check] [--gpu N] [--json FILE]';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -54,7 +56,7 @@ export const command: Command = {
     const { values } = parseFlags(argv, {
       engine: { type: 'string' }, ep: { type: 'string' }, model: { type: 'string' }, batch: { type: 'string' }, size: { type: 'string' },
       reps: { type: 'string' }, regions: { type: 'string' }, precision: { type: 'string' }, path: { type: 'string' },
-      check: { type: 'boolean' }, gpu: { type: 'string' }, json: { type: 'string' },
+      check: { type: 'boolean' }, gpu: { type: 'string' }, json: { type: 'string' }, knn: { type: 'string' }, 'knn-queries': { type: 'string' }, 'knn-dim': { type: 'string' },
     }, usage);
     const engine = values.engine ?? 'webgpu';
     if (engine !== 'webgpu' && engine !== 'ort') throw invalidParameter('--engine', "'webgpu' or 'ort'", engine);
@@ -124,6 +126,25 @@ export const command: Command = {
           regionResults.push({ size: r, tokens: n, msPerRegion: t, regionsPerSecond: 1000 / t, residentMs: res });
         }
         if (regionResults.length) results.regions = regionResults;
+        if (values.knn) {
+          const m2 = numberFlag('knn', values.knn, undefined, 1, 4_000_000);
+          const nq = numberFlag('knn-queries', values['knn-queries'], 10000, 1, 1_000_000);
+          const dim = numberFlag('knn-dim', values['knn-dim'], 384, 1, 4096);
+          const bank = { dim, count: m2, data: randomUniform(m2 * dim, 21) };
+          const queries = randomUniform(nq * dim, 22);
+          const knn = await KnnSearch.create(ctx, bank).catch((err: Error) => { console.log(`kNN: ${err.message}`); return undefined; });
+          if (knn) try {
+            const times = await timeIt(3, () => knn.search(queries, nq, 1));
+            const t = median(times);
+            const got = await knn.search(queries, nq, 1);
+            const want = knnScores(bank, queries.subarray(0, 4 * dim), 4, 1);
+            const worst = Math.max(...[0, 1, 2, 3].map((i) => Math.abs(got.scores[i]! - want[i]!) / want[i]!));
+            console.log(`kNN on GPU: ${nq} queries × bank ${m2} × dim ${dim}, k=1: ${t.toFixed(1)} ms (${(2 * nq * m2 * dim / (t * 1e-3) / 1e12).toFixed(2)} TFLOP/s of distance work); 4 queries vs CPU scorer: max relative score difference ${worst.toExponential(2)}`);
+            results.knn = { queries: nq, bank: m2, dim, ms: t, maxRelDiff: worst };
+          } finally {
+            knn.destroy();
+          }
+        }
       } finally {
         await enc.close();
         await ctx.destroy();
