@@ -6,6 +6,6 @@
 export LAMINA_MODEL_DIR=/tmp/lamina-models XDG_RUNTIME_DIR=/tmp
 out=${OUT:-/tmp}
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv,noheader
-timeout 240 node bin/lamina.js bench encoder --engine webgpu --model untrained-vit-b16 --batch 64 --reps 10 --regions 1024,2048 --knn 1000000 --knn-queries 10000 --check --json "$out/webgpu.json" 2>&1 | grep -v Warning | tee "$out/webgpu.log"
-timeout 100 node bin/lamina.js bench encoder --engine ort --ep webgpu --model untrained-vit-b16 --batch 64 --reps 5 --json "$out/ort-webgpu.json" 2>&1 | grep -v Warning | tee "$out/ort.log"
-timeout 60 node bin/lamina.js bench encoder --engine webgpu --path portable --model untrained-vit-b16 --batch 64 --reps 3 --json "$out/webgpu-portable.json" 2>&1 | grep -v Warning | tee "$out/portable.log"
+timeout 200 node bin/lamina.js bench encoder --engine webgpu --model untrained-vit-b16 --batch 64 --reps 10 --regions 1024,2048 --knn 1000000 --knn-queries 10000 --check --json "$out/webgpu.json" 2>&1 | grep -v Warning | tee "$out/webgpu.log"
+timeout 70 node bin/lamina.js bench encoder --engine ort --ep webgpu --model untrained-vit-b16 --batch 64 --reps 5 --json "$out/ort-webgpu.json" 2>&1 | grep -v Warning | tee "$out/ort.log"
+timeout 45 node bin/lamina.js bench encoder --engine webgpu --path portable --model untrained-vit-b16 --batch 64 --reps 3 --json "$out/webgpu-portable.json" 2>&1 | grep -v Warning | tee "$out/portable.log"
