@@ -54,6 +54,13 @@ export interface SubgroupMatrixVariant {
   emulate: boolean;
   /** Run-time loop bounds (for CPU adapters). @defaultValue false */
   opaqueLoops?: boolean;
+  /**
+   * Layout probe (bit 1 left, 2 right, 4 result): swaps row_major and col_major for that kind of
+   * matrix, for drivers whose cooperative-matrix layouts disagree with ours. @defaultValue 0
+   */
+  flip?: number;
+  /** Use the older call form `subgroupMatrixLoad<T>(&a, offset, colMajor, stride)`. @defaultValue false */
+  legacySyntax?: boolean;
 }
 
 export type AttentionVariant = PortableVariant | SubgroupMatrixVariant;
@@ -81,7 +88,7 @@ export function workgroupBytes(v: AttentionVariant): number {
 export function variantKey(v: AttentionVariant): string {
   const o = v.opaqueLoops ? '-opaque' : '';
   if (v.path === 'portable') return `portable-${v.precision}-d${v.headDim}-br${v.rowsPerWorkgroup}-bc${v.keysPerTile}${o}`;
-  return `sgmat${v.emulate ? '-emu' : ''}-d${v.headDim}-t${v.tile}-sg${v.subgroupSize}x${v.subgroupsPerWorkgroup}-mt${v.mTilesPerSubgroup}-bc${v.keysPerTile}${o}`;
+  return `sgmat${v.emulate ? '-emu' : ''}${v.flip ? `-flip${v.flip}` : ''}${v.legacySyntax ? '-legacy' : ''}-d${v.headDim}-t${v.tile}-sg${v.subgroupSize}x${v.subgroupsPerWorkgroup}-mt${v.mTilesPerSubgroup}-bc${v.keysPerTile}${o}`;
 }
 
 /** WGSL of a variant; throws on shapes the templates cannot express. */
@@ -107,13 +114,21 @@ interface MatrixOps {
   mma(a: string, b: string, c: string): string;
 }
 
-function realOps(t: number): MatrixOps {
+function realOps(t: number, flip: number, legacy: boolean): MatrixOps {
   const types = { left: `subgroup_matrix_left<f16, ${t}, ${t}>`, right: `subgroup_matrix_right<f16, ${t}, ${t}>`, result: `subgroup_matrix_result<f32, ${t}, ${t}>` };
   return {
     ...types,
     zero: `${types.result}()`,
-    load: (type, arr, off, cm, stride) => `subgroupMatrixLoad<${types[type]}, ${cm ? 'col_major' : 'row_major'}>(&${arr}, ${off}, ${stride})`,
-    store: (arr, off, m, stride) => `subgroupMatrixStore<row_major>(&${arr}, ${off}, ${m}, ${stride});`,
+    load: (type, arr, off, cm, stride) => {
+      const bit = type === 'left' ? 1 : type === 'right' ? 2 : 4;
+      const col = cm !== Boolean(flip & bit);
+      return legacy
+        ? `subgroupMatrixLoad<${types[type]}>(&${arr}, ${off}, ${col}, ${stride})`
+        : `subgroupMatrixLoad<${types[type]}, ${col ? 'col_major' : 'row_major'}>(&${arr}, ${off}, ${stride})`;
+    },
+    store: (arr, off, m, stride) => legacy
+      ? `subgroupMatrixStore(&${arr}, ${off}, ${m}, ${Boolean(flip & 4)}, ${stride});`
+      : `subgroupMatrixStore<${flip & 4 ? 'col_major' : 'row_major'}>(&${arr}, ${off}, ${m}, ${stride});`,
     mma: (a, b, c) => `subgroupMatrixMultiplyAccumulate(${a}, ${b}, ${c})`,
   };
 }
@@ -162,7 +177,7 @@ function subgroupMatrixWgsl(v: SubgroupMatrixVariant): string {
   if (d % t || d % 8 || bc % t || !pow2(sg) || !pow2(r) || bc % Math.max(1, sg / r)) {
     throw new Error(`subgroup-matrix attention cannot tile D=${d} T=${t} SG=${sg} R=${r} BC=${bc}`);
   }
-  const ops = v.emulate ? emulatedOps(t) : realOps(t);
+  const ops = v.emulate ? emulatedOps(t) : realOps(t, v.flip ?? 0, v.legacySyntax ?? false);
   const dt = d / t;
   const nt = bc / t;
   const lines = (xs: string[], indent: string) => xs.map((x) => indent + x).join('\n');

@@ -56,7 +56,7 @@ export const command: Command = {
     const { values } = parseFlags(argv, {
       engine: { type: 'string' }, ep: { type: 'string' }, model: { type: 'string' }, batch: { type: 'string' }, size: { type: 'string' },
       reps: { type: 'string' }, regions: { type: 'string' }, precision: { type: 'string' }, path: { type: 'string' },
-      check: { type: 'boolean' }, gpu: { type: 'string' }, json: { type: 'string' }, knn: { type: 'string' }, 'knn-queries': { type: 'string' }, 'knn-dim': { type: 'string' },
+      check: { type: 'boolean' }, gpu: { type: 'string' }, json: { type: 'string' }, knn: { type: 'string' }, 'knn-queries': { type: 'string' }, 'knn-dim': { type: 'string' }, 'attention-path': { type: 'string' },
     }, usage);
     const engine = values.engine ?? 'webgpu';
     if (engine !== 'webgpu' && engine !== 'ort') throw invalidParameter('--engine', "'webgpu' or 'ort'", engine);
@@ -87,7 +87,7 @@ export const command: Command = {
       const path = (values.path ?? 'auto') as 'auto' | 'portable';
       if (path !== 'auto' && path !== 'portable') throw invalidParameter('--path', "'auto' or 'portable'", path);
       const ctx = await GpuContext.create(values.gpu ? { adapterIndex: numberFlag('gpu', values.gpu, 0, 0, 64) } : {});
-      const enc = await WebGpuVitEncoder.create(location, { context: ctx, maxBatch: batch, path, ...(precision ? { precision } : {}) });
+      const enc = await WebGpuVitEncoder.create(location, { context: ctx, maxBatch: batch, path, attentionPath: (values['attention-path'] ?? path) as 'auto' | 'portable', ...(precision ? { precision } : {}) });
       try {
         console.log(`WebGPU ViT engine on ${enc.describe()}`);
         if (values.check) {
