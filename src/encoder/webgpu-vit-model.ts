@@ -15,7 +15,7 @@ import { LayerNorm } from '../../kernels/layernorm/layernorm.ts';
 import { convWeightToGemm, im2colBytes, PatchEmbed } from '../../kernels/patch-embed/patch-embed.ts';
 import { VitTokens } from '../../kernels/vit-tokens/vit-tokens.ts';
 import { positionTable, type PosInterpolation } from '../../kernels/vit-tokens/pos-embed.ts';
-import { FlashAttention } from '../../kernels/flash-attention/flash-attention.ts';
+import { FlashAttention, type AttentionVariant } from '../../kernels/flash-attention/flash-attention.ts';
 import type { VitConfig, VitWeights } from './vit-config.ts';
 
 export interface VitModelOptions {
@@ -23,8 +23,12 @@ export interface VitModelOptions {
   precision?: 'f16' | 'f32';
   /** Kernel paths; 'portable' forces the non-tensor-core kernels. @defaultValue 'auto' */
   path?: 'auto' | 'portable';
+  /** Attention kernel path, when it should differ from `path`. @defaultValue path */
+  attentionPath?: 'auto' | 'portable';
   /** Position-embedding resize for inputs larger than the trained grid. @defaultValue 'bicubic' */
   interpolation?: PosInterpolation;
+  /** An explicit flash-attention kernel shape (tests: the emulated subgroup-matrix path). */
+  attentionVariant?: AttentionVariant;
 }
 
 /** Output of one forward: f32 host arrays. */
@@ -114,7 +118,7 @@ export class VitGpuModel {
       PatchEmbed.create(ctx, { precision, patchSize: config.patchSize, dim: D, path }),
       mm(3 * D, D, {}), mm(D, D, { residual: true }), mm(H, D, { gelu: true }), mm(D, H, { residual: true }),
       LayerNorm.create(ctx, precision), VitTokens.create(ctx, precision),
-      FlashAttention.create(ctx, { headDim, precision, path: path === 'portable' ? 'portable' : 'auto' }),
+      FlashAttention.create(ctx, { headDim, precision, path: (options.attentionPath ?? path) === 'portable' ? 'portable' : 'auto', ...(options.attentionVariant ? { variant: options.attentionVariant } : {}) }),
     ]);
     const model = new VitGpuModel(ctx, config, precision, options, w, { patch, qkv, proj, fc1, fc2, ln, tokens, attention });
     model.owned.push(...owned);
