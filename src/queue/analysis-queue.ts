@@ -41,11 +41,18 @@ export class AnalysisQueue implements AnalysisService {
   private readonly scoreCache = new Map<string, ScoreSnapshot>();
 
   constructor(readonly opts: AnalysisQueueOptions) {
-    this.redis = connectRedis(opts.redisUrl);
+    // Requests fail after a few reconnect attempts instead of waiting for Redis forever: the API
+    // answers 503 (and lists slides without analyses) while Redis is down.
+    this.redis = connectRedis(opts.redisUrl, { maxRetriesPerRequest: 2 });
     this.prefix = opts.prefix ?? queuePrefix(process.env, isCluster(opts.redisUrl));
     this.records = new Records(opts.storage);
     this.progress = new ProgressStore(this.redis, this.prefix);
-    const q = (name: string) => new Queue(name, { connection: this.redis, prefix: this.prefix });
+    const q = (name: string) => {
+      const queue = new Queue(name, { connection: this.redis, prefix: this.prefix });
+      // Connection errors are reported once by connectRedis and to callers; BullMQ re-emits them here.
+      queue.on('error', () => undefined);
+      return queue;
+    };
     this.queues = { plan: q(QUEUE_NAMES.plan), batch: q(QUEUE_NAMES.batch), aggregate: q(QUEUE_NAMES.aggregate) };
     this.watcher = opts.watch === false ? null : new AnalysisWatcher(opts.redisUrl, this.prefix);
   }
@@ -210,9 +217,11 @@ export class AnalysisQueue implements AnalysisService {
     return this.progress.tilesScored();
   }
 
-  async close(): Promise<void> {
-    await this.watcher?.close();
-    await Promise.all(Object.values(this.queues).map((q) => q.close()));
+  /** Closes queues and connections; gives up waiting after `graceMs` (Redis unreachable) and disconnects. */
+  async close(graceMs = 3000): Promise<void> {
+    const graceful = Promise.all([this.watcher?.close(), ...Object.values(this.queues).map((q) => q.close())]).catch(() => undefined);
+    await Promise.race([graceful, new Promise((r) => setTimeout(r, graceMs).unref())]);
+    this.watcher?.disconnect();
     this.redis.disconnect();
   }
 }

@@ -42,6 +42,11 @@ export class AnalysisWatcher {
 
   async close(): Promise<void> {
     await Promise.all(this.events.map((e) => e.close()));
+    this.disconnect();
+  }
+
+  /** Drops the connections at once (a close that cannot reach Redis). */
+  disconnect(): void {
     for (const c of this.connections) c.disconnect();
   }
 }

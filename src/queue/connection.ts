@@ -45,14 +45,27 @@ export function parseRedisUrl(url: string = process.env.REDIS_URL || DEFAULT_RED
 export function connectRedis(url?: string, extra: RedisOptions = {}): Redis | Cluster {
   const target = parseRedisUrl(url);
   const base: RedisOptions = { maxRetriesPerRequest: null, ...extra };
+  let client: Redis | Cluster;
   switch (target.kind) {
     case 'single':
-      return new Redis(target.url, base);
+      client = new Redis(target.url, base);
+      break;
     case 'sentinel':
-      return new Redis({ ...base, sentinels: target.sentinels, name: target.name, password: target.password, sentinelPassword: target.password, db: target.db, ...(target.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}) });
+      client = new Redis({ ...base, sentinels: target.sentinels, name: target.name, password: target.password, sentinelPassword: target.password, db: target.db, ...(target.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}) });
+      break;
     case 'cluster':
-      return new Cluster(target.nodes, { redisOptions: { ...base, password: target.password, ...(target.tls ? { tls: {} } : {}) } });
+      client = new Cluster(target.nodes, { redisOptions: { ...base, password: target.password, ...(target.tls ? { tls: {} } : {}) } });
+      break;
   }
+  // ioredis reconnects by itself; failed commands carry the error to their callers and /readyz
+  // reports it, so one warning per outage is enough (no unhandled 'error' event per retry).
+  let warned = false;
+  client.on('error', (err: Error) => {
+    if (!warned) console.warn(`lamina: Redis ${target.kind === 'single' ? target.url.replace(/\/\/[^@]*@/, '//') : target.kind}: ${err.message} (retrying)`);
+    warned = true;
+  });
+  client.on('ready', () => { warned = false; });
+  return client;
 }
 
 export const isCluster = (url?: string): boolean => parseRedisUrl(url).kind === 'cluster';

@@ -57,6 +57,8 @@ export async function startWorkers(opts: WorkerRunnerOptions): Promise<RunningWo
   const connections = [redis];
   const flow = new FlowProducer({ connection: redis, prefix });
   const aggregateQueue = new Queue(QUEUE_NAMES.aggregate, { connection: redis, prefix });
+  flow.on('error', () => undefined);
+  aggregateQueue.on('error', () => undefined);
   const ctx: WorkerContext = {
     storage: opts.storage, records: new Records(opts.storage), progress: new ProgressStore(redis, prefix),
     flow, aggregateQueue, ep: opts.ep ?? null, log, batchAttempts: opts.batchAttempts,
@@ -117,9 +119,13 @@ export async function startWorkers(opts: WorkerRunnerOptions): Promise<RunningWo
   return {
     workers,
     async close() {
-      await Promise.all(workers.map((w) => w.close()));
-      await flow.close();
-      await aggregateQueue.close();
+      // Active jobs finish first (up to a lock duration); with Redis gone there is nothing to wait for.
+      const graceful = (async () => {
+        await Promise.all(workers.map((w) => w.close()));
+        await flow.close();
+        await aggregateQueue.close();
+      })().catch(() => undefined);
+      await Promise.race([graceful, new Promise((r) => setTimeout(r, redis.status === 'ready' ? common.lockDuration : 3000).unref())]);
       await closeCaches();
       for (const c of connections) c.disconnect();
     },

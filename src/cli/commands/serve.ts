@@ -17,6 +17,8 @@ export const command: Command = {
       process.once('SIGTERM', () => resolve());
     });
     await server.close();
-    return 0;
+    console.log('lamina serve: stopped');
+    // Connections BullMQ duplicated internally may still be retrying an unreachable Redis.
+    process.exit(0);
   },
 };

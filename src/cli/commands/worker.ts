@@ -49,6 +49,8 @@ export const command: Command = {
     });
     console.log(`lamina worker ${process.pid}: finishing active jobs…`);
     await running.close();
-    return 0;
+    console.log(`lamina worker ${process.pid}: stopped`);
+    // Connections BullMQ duplicated internally may still be retrying an unreachable Redis.
+    process.exit(0);
   },
 };
