@@ -31,6 +31,8 @@ alias Acc = subgroup_matrix_result<f32, 16, 16>;
 var<workgroup> wa: array<f16, 2048>;
 var<workgroup> wi: array<f16, 2048>;
 var<workgroup> wo: array<f32, 2048>;
+var<workgroup> tight: array<f16, 376>;
+var<workgroup> tightOut: array<f32, 316>;
 @compute @workgroup_size(${wgSize})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
 ${body}
@@ -105,6 +107,13 @@ await probe('scalar f16 bitcast staging (A via u32 pairs)', wg(`for (var i = lid
   let r = subgroupMatrixLoad<Rt, row_major>(&wi, 0u, 16u);
   subgroupMatrixStore<row_major>(&wo, 0u, subgroupMatrixMultiplyAccumulate(l, r, Acc()), 16u);
   ${copyOut()}`));
+await probe('exact-size arrays (15·stride + 16 elements)', wg(`for (var i = lid; i < 256u; i += WG) { tight[(i / 16u) * 24u + i % 16u] = a[i]; wi[i] = id[i]; }
+  workgroupBarrier();
+  let l = subgroupMatrixLoad<L, row_major>(&tight, 0u, 24u);
+  let r = subgroupMatrixLoad<Rt, row_major>(&wi, 0u, 16u);
+  subgroupMatrixStore<row_major>(&tightOut, 0u, subgroupMatrixMultiplyAccumulate(l, r, Acc()), 20u);
+  workgroupBarrier();
+  for (var i = lid; i < 256u; i += WG) { o[i] = tightOut[(i / 16u) * 20u + i % 16u]; }`));
 await probe('Kᵀ-like: right col_major from A, left I', wg(`${stage}
   let l = subgroupMatrixLoad<L, row_major>(&wi, 0u, 16u);
   let r = subgroupMatrixLoad<Rt, col_major>(&wa, 0u, 16u);
