@@ -20,6 +20,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   worker: () => import('./commands/worker.ts'),
   submit: () => import('./commands/submit.ts'),
   model: () => import('./commands/model.ts'),
+  gpus: () => import('./commands/gpus.ts'),
 };
 
 export async function main(argv: string[]): Promise<number> {

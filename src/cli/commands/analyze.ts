@@ -9,10 +9,12 @@ import { openSlide } from '../../readers/registry.ts';
 import { openEmbedder } from '../../pipeline/open-embedder.ts';
 import type { TileEmbedder } from '../../pipeline/embedder.ts';
 import type { AnalysisResult } from '../../pipeline/result.ts';
+import { applyGpuFlag } from '../gpu-flag.ts';
+import { invalidParameter } from '../../errors.ts';
 
 const usage =
   'lamina analyze <slide> --out <dir> [--model name|path] [--reference bank.lmb] [--tile-size 224] [--stride N] ' +
-  '[--mpp µm | --magnification X | --level N] [--min-tissue 0.5] [--batch-size 32] [--engine cpu|webgpu|cuda] ' +
+  '[--mpp µm | --magnification X | --level N] [--min-tissue 0.5] [--batch-size 32] [--engine cpu|webgpu|cuda] [--gpu N] ' +
   '[--scorer auto|knn|mahalanobis] [--k 1] [--threshold 0.5] [--min-region-tiles 2] [--seed 0]';
 
 /** The stderr notice for untrained encoders (said plainly, every run). */
@@ -37,11 +39,13 @@ export const command: Command = {
   summary: 'Analyse a slide: tissue, tiles, encoder, anomaly scores → heatmap, regions, result.json',
   usage,
   async run(argv) {
-    const { values, positionals } = parseFlags(argv, { out: { type: 'string' }, ...analysisFlagOptions() }, usage);
+    const { values, positionals } = parseFlags(argv, { out: { type: 'string' }, gpu: { type: 'string' }, ...analysisFlagOptions() }, usage);
     if (positionals.length !== 1) throw new InvalidParameterError(`Expected one slide path\nUsage: ${usage}`);
     if (!values.out) throw new InvalidParameterError(`Missing required option --out\nUsage: ${usage}`);
     const params = paramsFromFlags(values);
     const outDir = values.out as string;
+    if (values.gpu !== undefined && params.engine !== 'webgpu') throw invalidParameter('--gpu', 'to be given with --engine webgpu', values.gpu);
+    if (params.engine === 'webgpu') await applyGpuFlag(values.gpu as string | undefined);
     // Open the slide once first: a bad slide fails before the model is loaded.
     await (await openSlide(positionals[0]!)).close();
     return withInterrupt(async (signal) => {
