@@ -29,8 +29,12 @@ export const analysisDefaults = {
   tissueMaskMaxSide: 2048,
   /** Tiles per encoder call (and per queue child job). */
   batchSize: 32,
-  /** Encoder: a built-in model name or a path to an .onnx file with its manifest beside it. */
-  model: 'untrained-vit-s16',
+  /**
+   * Encoder: a model name (a folder under models/, or a built-in) or a path to an .onnx file with
+   * its manifest beside it. Default: the trained DINO ViT-Tiny/16 shipped in models/ (issue 9);
+   * the UNTRAINED built-ins ('untrained-vit-s16', 'untrained-test-tiny') stay selectable by name.
+   */
+  model: 'lamina-vit-tiny-dino',
   /** ONNX Runtime execution provider. */
   engine: 'cpu' as 'cpu' | 'webgpu' | 'cuda',
   /** Reference bank file from `lamina fit-reference`; null = in-slide scoring. */

@@ -60,4 +60,4 @@ export const DEFAULT_BUILTIN_MODEL = 'untrained-vit-s16';
  * Name of the default encoder for `resolveModel()` with no argument: a built-in name, or a
  * folder under `models/` (a trained model shipped with the repository) — the one switch to change.
  */
-export const DEFAULT_MODEL_NAME: string = DEFAULT_BUILTIN_MODEL;
+export const DEFAULT_MODEL_NAME: string = 'lamina-vit-tiny-dino';

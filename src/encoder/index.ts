@@ -17,14 +17,14 @@ export { BUILTIN_MODELS, DEFAULT_BUILTIN_MODEL, DEFAULT_MODEL_NAME } from './bui
 /**
  * Opens a model by path or name (see `resolveModel`) on onnxruntime-node; built-in models are
  * generated into the model cache on first use.
- * @defaultValue ref = DEFAULT_MODEL_NAME (the UNTRAINED built-in ViT-S/16)
+ * @defaultValue ref = DEFAULT_MODEL_NAME (the trained 'lamina-vit-tiny-dino' in models/)
  * @example const enc = await loadEncoder('untrained-test-tiny', { threads: 1 });
  */
 export async function loadEncoder(ref: string = DEFAULT_MODEL_NAME, options: OrtEncoderOptions = {}): Promise<OrtEncoder> {
   return OrtEncoder.create(await resolveModel(ref), options);
 }
 
-/** The default encoder (`DEFAULT_MODEL_NAME`; the UNTRAINED built-in until a trained default is switched in). */
+/** The default encoder (`DEFAULT_MODEL_NAME`: the trained 'lamina-vit-tiny-dino'). */
 export function loadDefaultEncoder(options: OrtEncoderOptions = {}): Promise<OrtEncoder> {
   return loadEncoder(DEFAULT_MODEL_NAME, options);
 }

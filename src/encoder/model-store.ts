@@ -87,7 +87,7 @@ const building = new Map<string, Promise<ModelLocation>>();
  * Turns a model reference into a located, validated manifest. `ref` is a path (model folder,
  * `manifest.json`, or `<name>.onnx` with `<name>.manifest.json`), or a name: a folder under
  * `models/` in the repository, or a built-in model, generated into the cache when missing.
- * @defaultValue ref = DEFAULT_MODEL_NAME ('untrained-vit-s16', UNTRAINED)
+ * @defaultValue ref = DEFAULT_MODEL_NAME ('lamina-vit-tiny-dino', trained, shipped in models/)
  * @example const { manifest, onnxPath } = await resolveModel('untrained-test-tiny');
  */
 export async function resolveModel(ref: string = DEFAULT_MODEL_NAME): Promise<ModelLocation> {

@@ -8,7 +8,7 @@ test('defaults come from the one defaults object', () => {
   const p = parseAnalysisParams({});
   assert.equal(p.tileSize, 224);
   assert.equal(p.batchSize, analysisDefaults.batchSize);
-  assert.equal(p.model, 'untrained-vit-s16');
+  assert.equal(p.model, 'lamina-vit-tiny-dino', 'the trained default (issue 9)');
   assert.equal(p.reference, null);
   assert.deepEqual(Object.keys(p).sort(), Object.keys(analysisDefaults).sort());
   assert.deepEqual(JSON.parse(JSON.stringify(p)), p, 'JSON round trip (job data)');

@@ -57,7 +57,7 @@ export const command: Command = {
         const result = await analyzeSlide(positionals[0]!, params, ctx, { outDir, embedder });
         ctx.finish();
         console.log(summarise(result, outDir));
-        if (notice) console.log(`model: ${result.model.name} (UNTRAINED)`);
+        console.log(`model: ${result.model.name} (${notice ? 'UNTRAINED' : 'trained'})`);
         return 0;
       } catch (err) {
         ctx.finish();
