@@ -32,7 +32,9 @@ async function slideFeatures(slide: Slide) {
   const t0 = performance.now();
   const region = new Float32Array(cells * cells * D);
   for (let y = 0; y + R <= size; y += R) for (let x = 0; x + R <= size; x += R) {
+    const tr = performance.now();
     const { features, grid } = await regionFeatures(slide, enc, x, y, R);
+    if (process.env.LAMINA_VERBOSE) console.log(`region (${x}, ${y}): ${(performance.now() - tr).toFixed(0)} ms`);
     for (let gy = 0; gy < grid; gy++) for (let gx = 0; gx < grid; gx++) {
       region.set(features.subarray((gy * grid + gx) * D, (gy * grid + gx + 1) * D), ((y / P + gy) * cells + x / P + gx) * D);
     }
@@ -51,7 +53,7 @@ async function slideFeatures(slide: Slide) {
 
 const seed = Number(values.seed ?? 5);
 const normal = await synthesizeSlide({ width: size, height: size, out: join(dir, 'normal.tiff'), anomalies: 0, seed: seed + 100 });
-const test = await synthesizeSlide({ width: size, height: size, out: join(dir, 'test.tiff'), anomalies: Number(values.anomalies ?? 6), seed, minAnomalySize: 48, maxAnomalySize: 400 });
+const test = await synthesizeSlide({ width: size, height: size, out: join(dir, 'test.tiff'), anomalies: Number(values.anomalies ?? 6), seed, minAnomalySize: 48, maxAnomalySize: Math.max(64, Math.min(400, Math.floor(size / 6))) });
 const { mask } = await readTruth(test.sidecarPath);
 const open = async (p: string) => openProbe(await probePath(p));
 const [ns, ts] = [await open(normal.path), await open(test.path)];
@@ -88,8 +90,8 @@ const smallestFound = (s: number[]) => {
 const r = smallestFound(rs), t = smallestFound(tsc);
 console.log(`anomalies planted: ${test.anomalies.length}, sizes ${test.anomalies.map((a) => a.size).sort((a, b) => a - b).join(', ')} px; anomalous cells ${labels.filter((l) => l).length} of ${labels.length}`);
 console.log(`| mode | patch AUROC (16-px cells) | anomalies found (99th pct of normal cells) | smallest found |`);
-console.log(`| native ${R}² regions, per-token scores | ${auroc(rs, labels).toFixed(4)} | ${r.found} | ${r.smallest} px |`);
-console.log(`| ${T}-px tiles, per-tile scores | ${auroc(tsc, labels).toFixed(4)} | ${t.found} | ${t.smallest} px |`);
+console.log(`| native ${R}² regions, per-token scores | ${auroc(rs, labels).toFixed(4)} | ${r.found} | ${Number.isNaN(r.smallest) ? 'none' : `${r.smallest} px`} |`);
+console.log(`| ${T}-px tiles, per-tile scores | ${auroc(tsc, labels).toFixed(4)} | ${t.found} | ${Number.isNaN(t.smallest) ? 'none' : `${t.smallest} px`} |`);
 await Promise.all([ns.close(), ts.close()]);
 await enc.close();
 rmSync(dir, { recursive: true, force: true });
