@@ -1,20 +1,21 @@
 /**
  * Patch scores against planted anomalies on `lamina synth` slides (all four kinds: dense nuclei,
  * stain-matched procedural morphology, real tissue, real tissue stain-matched to its surroundings),
- * with the tiny built-in encoder (CI-sized), without and with a reference bank fitted on
- * anomaly-free synthetic slides. AUROC and AUPRO are printed as test diagnostics.
+ * with the DEFAULT encoder (the trained DINO ViT-Tiny/16 of models/, issue 9), without and with a
+ * reference bank fitted on anomaly-free synthetic slides, and the untrained tiny built-in beside it
+ * on the stain-matched real-tissue kind. AUROC and AUPRO are printed as test diagnostics.
  *
- * What the floors below say (measured; see docs/benchmarks.md): with UNTRAINED random-weight
- * encoders, anomalies that differ in colour and texture (dense nuclei) separate perfectly; real
- * tissue separates well with a reference bank; stain-matched anomalies whose only difference is
- * morphology do not reach the issue's 0.95 with random features — that needs a trained encoder.
+ * What the floors below say (measured on seeds 5 and 7; see docs/benchmarks.md, issue 3/9
+ * section): the trained encoder separates dense nuclei, real tissue and stain-matched real tissue
+ * (texture only) at AUROC >= 0.95 with a reference bank (>= 0.9 in-slide); the procedural "morphology" kind (stain-matched synthetic
+ * texture) it does not separate (about 0.5), which holds the overall AUROC under the issue's 0.95.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAnalysisParams } from '../../pipelines/anomaly.ts';
+import { analysisDefaults, parseAnalysisParams } from '../../pipelines/anomaly.ts';
 import { analyzeSlide } from '../../src/pipeline/analyze.ts';
 import { fitReference } from '../../src/pipeline/fit-reference.ts';
 import { openEmbedder } from '../../src/pipeline/open-embedder.ts';
@@ -23,7 +24,10 @@ import type { TileEmbedder } from '../../src/pipeline/embedder.ts';
 import { synthesizeSlide } from '../../src/synth/index.ts';
 import { evaluateSynth, type SynthEvaluation } from '../../bench/synth-eval.ts';
 
-const MODEL = 'untrained-test-tiny';
+const MODEL = analysisDefaults.model;
+const UNTRAINED = 'untrained-test-tiny';
+const sidecar = () => slide.replace(/\.tiff$/, '.anomalies.json');
+let inSlide: SynthEvaluation;
 let dir: string;
 let embedder: TileEmbedder;
 let slide: string;
@@ -50,23 +54,51 @@ function report(t: { diagnostic(message: string): void }, label: string, e: Synt
   t.diagnostic(`${label}: AUROC ${e.auroc.toFixed(3)}, AUPRO ${e.aupro.toFixed(3)}; ${e.positives} anomalous / ${e.negatives} normal tiles (${e.excluded} border tiles left out); by kind: ${kinds}`);
 }
 
+test('the default encoder is the trained one', () => {
+  assert.equal(embedder.model.trained, true, `${MODEL} should be a trained model`);
+});
+
 test('in-slide scoring (no reference): AUROC and AUPRO against the true mask', async (t) => {
   const out = join(dir, 'in-slide');
   await analyzeSlide(slide, parseAnalysisParams({ model: MODEL }), quietContext(), { outDir: out, embedder });
-  const e = await evaluateSynth(out, slide.replace(/\.tiff$/, '.anomalies.json'));
+  const e = inSlide = await evaluateSynth(out, sidecar());
   report(t, 'in-slide', e);
   assert.ok(e.positives >= 20 && e.negatives >= 50, 'enough tiles on both sides to measure');
-  assert.ok(e.byKind['dense-nuclei']!.auroc >= 0.95, `dense nuclei ${e.byKind['dense-nuclei']!.auroc}`);
-  assert.ok(e.auroc > 0.6, `overall ${e.auroc}`);
+  for (const kind of ['dense-nuclei', 'real-tissue']) {
+    assert.ok(e.byKind[kind]!.positives > 0, `${kind} planted`);
+    assert.ok(e.byKind[kind]!.auroc >= 0.95, `${kind} ${e.byKind[kind]!.auroc}`);
+  }
+  // 0.978 on this seed, 0.919 on seed 7 (bench): the floor is what holds on both.
+  assert.ok(e.byKind['real-stain-matched']!.auroc >= 0.9, `stain-matched real tissue ${e.byKind['real-stain-matched']!.auroc}`);
+  assert.ok(e.auroc > 0.8, `overall ${e.auroc}`);
+  assert.ok(e.aupro > 0.6, `AUPRO ${e.aupro}`);
 });
 
 test('with a reference bank fitted on anomaly-free slides: AUROC and AUPRO against the true mask', async (t) => {
   const out = join(dir, 'bank');
   const result = await analyzeSlide(slide, parseAnalysisParams({ model: MODEL, reference: bank }), quietContext(), { outDir: out, embedder });
   assert.equal(result.scorer.method, 'knn-bank');
-  const e = await evaluateSynth(out, slide.replace(/\.tiff$/, '.anomalies.json'));
+  assert.equal(result.model.trained, true);
+  const e = await evaluateSynth(out, sidecar());
   report(t, 'reference bank', e);
-  assert.ok(e.byKind['dense-nuclei']!.auroc >= 0.95, `dense nuclei ${e.byKind['dense-nuclei']!.auroc}`);
-  assert.ok(e.byKind['real-tissue']!.auroc >= 0.85, `real tissue ${e.byKind['real-tissue']!.auroc}`);
-  assert.ok(e.auroc > 0.7, `overall ${e.auroc}`);
+  for (const kind of ['dense-nuclei', 'real-tissue', 'real-stain-matched']) {
+    assert.ok(e.byKind[kind]!.auroc >= 0.9, `${kind} ${e.byKind[kind]!.auroc}`);
+  }
+  assert.ok(e.byKind['real-stain-matched']!.auroc >= 0.95, `stain-matched real tissue ${e.byKind['real-stain-matched']!.auroc}`);
+  assert.ok(e.auroc > 0.8, `overall ${e.auroc}`);
+});
+
+test('stain-matched real tissue: the trained default separates it better than an untrained encoder', async (t) => {
+  const untrained = await openEmbedder(UNTRAINED, 'cpu');
+  try {
+    const out = join(dir, 'untrained');
+    const result = await analyzeSlide(slide, parseAnalysisParams({ model: UNTRAINED }), quietContext(), { outDir: out, embedder: untrained });
+    assert.equal(result.model.trained, false, 'the untrained built-in says so in result.json');
+    const e = await evaluateSynth(out, sidecar());
+    report(t, `untrained ${UNTRAINED} in-slide`, e);
+    const trained = inSlide.byKind['real-stain-matched']!.auroc;
+    assert.ok(trained > e.byKind['real-stain-matched']!.auroc, `trained ${trained} vs untrained ${e.byKind['real-stain-matched']!.auroc}`);
+  } finally {
+    await untrained.close();
+  }
 });
