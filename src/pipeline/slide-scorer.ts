@@ -14,6 +14,7 @@ import type { ReferenceBank } from '../scoring/bank.ts';
 import { fitCalibration, type Calibration } from '../scoring/calibration.ts';
 import { greedyCoreset } from '../scoring/coreset.ts';
 import { knnScores, type MemoryBank } from '../scoring/knn.ts';
+import { createKnnScorer } from '../scoring/knn-gpu.ts';
 import { fitMahalanobis, mahalanobisScores } from '../scoring/mahalanobis.ts';
 import type { BatchOutput } from './batch.ts';
 import { throwIfAborted } from './stage.ts';
@@ -70,11 +71,17 @@ export async function scoreSlide(
   };
 
   if (method === 'knn-bank') {
-    for await (const out of batches()) {
-      throwIfAborted(signal, 'scoring');
-      mark(out);
-      const scores = out.rawScores ?? knnScores(bank!, out.embeddings, out.count, params.k);
-      raw.set(scores, out.start);
+    // engine webgpu: the bank's nearest-neighbour search runs on the GPU kNN kernels (CPU fallback inside)
+    const gpuKnn = params.engine === 'webgpu' ? await createKnnScorer(bank!, { engine: 'webgpu' }) : undefined;
+    try {
+      for await (const out of batches()) {
+        throwIfAborted(signal, 'scoring');
+        mark(out);
+        const scores = out.rawScores ?? (gpuKnn ? await gpuKnn.score(out.embeddings, out.count, params.k) : knnScores(bank!, out.embeddings, out.count, params.k));
+        raw.set(scores, out.start);
+      }
+    } finally {
+      await gpuKnn?.close();
     }
     checkComplete();
     const c = bank!.header.calibration;
