@@ -15,22 +15,12 @@ import { cpus } from 'node:os';
 import { join, dirname, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { mulberry32 } from '../src/util/prng.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
 const SIDE = 512;
 const PYTHON = '/usr/bin/python3'; // Debian's python3-openslide lives there, not in a pyenv python
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Region origins shared by both peers: uniform over level 0, inside the slide. */
 function positions(width: number, height: number, n: number, seed: number): Array<[number, number]> {

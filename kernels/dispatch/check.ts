@@ -5,6 +5,7 @@
  */
 import type { GpuContext } from '../gpu/gpu-context.ts';
 import { fromF16Array, toF16Array } from '../gpu/f16.ts';
+import { mulberry32 } from '../../src/util/prng.ts';
 
 export type Precision = 'f16' | 'f32';
 
@@ -60,14 +61,8 @@ export function countNaN(values: ArrayLike<number>): number {
 
 /** Deterministic uniform [-a, a) values (mulberry32). */
 export function randomUniform(n: number, seed: number, a = 1): Float32Array {
-  let s = seed >>> 0;
+  const next = mulberry32(seed);
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * a;
-  }
+  for (let i = 0; i < n; i++) out[i] = (next() * 2 - 1) * a;
   return out;
 }

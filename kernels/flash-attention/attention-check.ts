@@ -8,18 +8,7 @@ import type { GpuContext } from '../gpu/gpu-context.ts';
 import { fromF16Array, toF16Array } from '../gpu/f16.ts';
 import { attentionCpu, relativeError } from './flash-attention.cpu.ts';
 import { FlashAttention, type AttentionShape } from './flash-attention.ts';
-
-/** Deterministic uniform [0, 1) generator (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../src/util/prng.ts';
 
 /** Normal(0, sd) values (Box–Muller). */
 export function randomNormal(n: number, rand: () => number, sd = 1): Float32Array {
@@ -58,7 +47,7 @@ export interface CheckResult {
 
 /** Runs `fa` once on fresh random inputs and compares with the CPU reference. */
 export async function checkAttention(ctx: GpuContext, fa: FlashAttention, shape: AttentionShape, options: CheckOptions): Promise<CheckResult> {
-  const rand = seededRandom(options.seed);
+  const rand = mulberry32(options.seed);
   const { batch, heads, seqQ, seqK, headDim } = shape;
   const f16 = fa.precision === 'f16';
   const spread = options.spread ?? 1;

@@ -3,6 +3,7 @@
  * Everything is a pure function of integers (seed, coordinates), so any tile can be rendered on
  * any thread in any order and come out bit-identical.
  */
+import { mulberry32 } from '../util/prng.ts';
 
 /** 32-bit avalanche hash of up to three integers and a seed (lowbias32-style mixing). */
 export function hash3(x: number, y: number, z: number, seed: number): number {
@@ -25,17 +26,13 @@ export function hashUnit(x: number, y: number, z: number, seed: number): number 
 
 /** A seeded random stream (mulberry32): for placement decisions made once, never per pixel. */
 export class Random {
-  private state: number;
+  private readonly stream: () => number;
   constructor(seed: number, stream = 0) {
-    this.state = hash3(stream, 0x51ed, 0x2701, seed);
+    this.stream = mulberry32(hash3(stream, 0x51ed, 0x2701, seed));
   }
   /** Uniform in [0, 1). */
   next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.stream();
   }
   /** Uniform in [lo, hi). */
   range(lo: number, hi: number): number {

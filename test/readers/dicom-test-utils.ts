@@ -32,15 +32,3 @@ export function cropRgb(img: RgbImage, x: number, y: number, w: number, h: numbe
   for (let r = 0; r < h; r++) img.data.copy(data, r * w * 3, ((y + r) * img.width + x) * 3, ((y + r) * img.width + x + w) * 3);
   return { width: w, height: h, data };
 }
-
-/** A small seeded PRNG (mulberry32) so fuzz failures replay. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { LaminaError } from '../../src/errors.ts';
 import { MemorySource } from '../../src/io/byte-source.ts';
 import { parseTiffDirectory } from '../../src/readers/tiff/tiff-directory.ts';
+import { mulberry32 } from '../../src/util/prng.ts';
 
 // A 4 MiB tile cache (this file runs in its own process) makes CMU's level 0 (19 MiB decoded)
 // "larger than the cache", so its multi-tile reads take the libvips mosaic path and its fallback.
@@ -22,17 +23,6 @@ const MUTANTS = Number(process.env.LAMINA_FUZZ_MUTANTS ?? 2000);
 const SEED = Number(process.env.LAMINA_FUZZ_SEED ?? 20261129);
 /** Per-mutant budget; a mutant that takes longer is reported as a hang. */
 const HANG_MS = 5000;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Target { data: Buffer; structural: Array<[number, number]> }
 

@@ -5,7 +5,7 @@
  * and the readback included (at the sizes measured the attention itself dominates).
  */
 import onnxProto from 'onnx-proto';
-import { seededRandom } from '../../../../kernels/flash-attention/attention-check.ts';
+import { mulberry32 } from '../../../util/prng.ts';
 
 const { onnx } = onnxProto;
 const FLOAT16 = 10;
@@ -38,7 +38,7 @@ export interface OrtTiming { seq: number; medianMs: number; runs: number }
 export async function benchOrtAttention(seqs: number[], heads: number, headDim: number, reps: number): Promise<OrtTiming[]> {
   const ort = await import('onnxruntime-node');
   const session = await ort.InferenceSession.create(mhaModel(heads, headDim), { executionProviders: ['webgpu'] });
-  const rand = seededRandom(7);
+  const rand = mulberry32(7);
   const out: OrtTiming[] = [];
   try {
     for (const seq of seqs) {

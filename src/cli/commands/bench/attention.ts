@@ -11,7 +11,8 @@ import { invalidParameter } from '../../../errors.ts';
 import type { Command } from '../../main.ts';
 import { GpuContext } from '../../../../kernels/gpu/gpu-context.ts';
 import { FlashAttention, chooseVariant, type AttentionVariant } from '../../../../kernels/flash-attention/flash-attention.ts';
-import { checkAttention, seededRandom } from '../../../../kernels/flash-attention/attention-check.ts';
+import { checkAttention } from '../../../../kernels/flash-attention/attention-check.ts';
+import { mulberry32 } from '../../../util/prng.ts';
 import { variantKey, workgroupBytes } from '../../../../kernels/flash-attention/flash-attention-wgsl.ts';
 import { benchOrtAttention } from './attention-ort.ts';
 
@@ -153,7 +154,7 @@ type Inputs = { q: { buffer: GPUBuffer }; k: { buffer: GPUBuffer }; v: { buffer:
 /** Random inputs (never zeros: f16 in [-1, 1), or f32) and an output buffer for one shape. */
 function makeInputs(ctx: GpuContext, shape: { batch: number; heads: number; seqQ: number; headDim: number }, precision: 'f16' | 'f32'): Inputs {
   const elems = shape.batch * shape.seqQ * shape.heads * shape.headDim;
-  const rand = seededRandom(shape.seqQ);
+  const rand = mulberry32(shape.seqQ);
   const fill = () => {
     const data = precision === 'f16'
       ? Uint16Array.from({ length: elems }, () => ((rand() < 0.5 ? 0x8000 : 0) | ((11 + Math.floor(rand() * 4)) << 10) | Math.floor(rand() * 1024)))
