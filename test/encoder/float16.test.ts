@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeBfloat16, decodeFloat16, encodeFloat16, fromFloat16Bits, toFloat16Bits } from '../../src/encoder/float16.ts';
+import { fromF16Bits, toF16Bits } from '../../kernels/gpu/f16.ts';
+import { decodeBfloat16, decodeFloat16, encodeFloat16 } from '../../src/encoder/float16.ts';
 
 describe('float16', () => {
   it('encodes known values, rounding to nearest even, overflowing to infinity', () => {
@@ -11,16 +12,16 @@ describe('float16', () => {
       [1 + 3 * 2 ** -11, 0x3c02], // tie → even mantissa (up)
       [Infinity, 0x7c00], [-Infinity, 0xfc00],
     ];
-    for (const [value, bits] of cases) assert.equal(toFloat16Bits(value), bits, `value ${value}`);
-    assert.equal(toFloat16Bits(NaN) & 0x7c00, 0x7c00);
-    assert.ok(Number.isNaN(fromFloat16Bits(toFloat16Bits(NaN))));
+    for (const [value, bits] of cases) assert.equal(toF16Bits(value), bits, `value ${value}`);
+    assert.equal(toF16Bits(NaN) & 0x7c00, 0x7c00);
+    assert.ok(Number.isNaN(fromF16Bits(toF16Bits(NaN))));
   });
 
   it('decodes every finite half exactly and round-trips through bytes', () => {
     for (let h = 0; h < 0x10000; h++) {
       if ((h & 0x7c00) === 0x7c00) continue;
-      const v = fromFloat16Bits(h);
-      assert.equal(toFloat16Bits(v), h === 0x8000 ? 0x8000 : h);
+      const v = fromF16Bits(h);
+      assert.equal(toF16Bits(v), h === 0x8000 ? 0x8000 : h);
     }
     const values = new Float32Array([0.5, -1.25, 3, 1024]);
     assert.deepEqual(decodeFloat16(encodeFloat16(values)), values);
