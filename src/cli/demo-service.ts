@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -12,17 +12,7 @@ import { UnavailableError } from '../api/http-errors.ts';
 import { parseRedisUrl } from '../queue/connection.ts';
 import { startWorkers } from '../queue/worker-runner.ts';
 import { storageFromEnv } from '../storage/fs-storage.ts';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../util/free-port.ts';
 
 function answers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
