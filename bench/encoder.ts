@@ -26,6 +26,7 @@ import { OrtEncoder } from '../src/encoder/ort-encoder.ts';
 import { writeSafetensors } from '../src/encoder/safetensors.ts';
 import { vitReferenceForward } from '../src/encoder/vit-reference.ts';
 import { SeededRandom } from '../src/encoder/vit-random.ts';
+import { worstRowCosine } from '../src/util/row-cosine.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -40,16 +41,6 @@ const { values } = parseArgs({
 const threads = Number(values.threads);
 const repeats = Number(values.repeats);
 const batches = values.batches!.split(',').map(Number);
-
-function cosineMin(a: Float32Array, b: Float32Array, d: number): number {
-  let worst = 1;
-  for (let r = 0; r < a.length / d; r++) {
-    let dot = 0, na = 0, nb = 0;
-    for (let i = r * d; i < (r + 1) * d; i++) { dot += a[i]! * b[i]!; na += a[i]! ** 2; nb += b[i]! ** 2; }
-    worst = Math.min(worst, dot / Math.sqrt(na * nb));
-  }
-  return worst;
-}
 
 /** Mean tiles/s over `repeats` timed runs of `batch` tiles after one warm-up run. */
 async function time(run: (pixels: Float32Array, n: number) => Promise<unknown>, size: number, batch: number): Promise<number> {
@@ -85,10 +76,10 @@ for (const name of values.models!.split(',')) {
 
   const check = new SeededRandom(5).fillUniform(new Float32Array(2 * 3 * size * size), 1);
   const ortOut = (await fused.embed(check, 2)).embeddings;
-  console.log(`check: fused vs unfused ORT graph, worst cosine ${cosineMin(ortOut, await runUnfused(check, 2), d).toFixed(6)}`);
+  console.log(`check: fused vs unfused ORT graph, worst cosine ${worstRowCosine(ortOut, await runUnfused(check, 2), d).toFixed(6)}`);
   if (config.dim <= 384) {
     const ref = vitReferenceForward(config, weights, check.subarray(0, 3 * size * size), 1).embeddings;
-    console.log(`check: ORT vs TypeScript reference (1 tile), cosine ${cosineMin(ortOut.subarray(0, d), ref, d).toFixed(6)}`);
+    console.log(`check: ORT vs TypeScript reference (1 tile), cosine ${worstRowCosine(ortOut.subarray(0, d), ref, d).toFixed(6)}`);
   }
   let torch: { min_cosine_vs_ort: number; torch: string; runs: Array<{ batch: number; tiles_per_s: number }> } | null = null;
   if (values.python) {

@@ -20,22 +20,13 @@ import { checkMatmul } from '../../../../kernels/matmul/matmul-check.ts';
 import { randomUniform } from '../../../../kernels/dispatch/check.ts';
 import { KnnSearch } from '../../../../kernels/knn/knn.ts';
 import { knnScores } from '../../../scoring/knn.ts';
+import { worstRowCosine } from '../../../util/row-cosine.ts';
 
 const usage = 'lamina bench encoder [--engine webgpu|ort] [--ep cpu|webgpu] [--model untrained-vit-b16] [--batch 64] [--size N] [--reps 10] [--regions 1024,2048] [--knn BANK [--knn-queries 10000] [--knn-dim 384]] [--precision f16|f32] [--path auto|portable] [--check] [--gpu N] [--json FILE]';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
-}
-
-function cosineRows(a: Float32Array, b: Float32Array, d: number): number {
-  let worst = 1;
-  for (let r = 0; r < a.length / d; r++) {
-    let dot = 0, na = 0, nb = 0;
-    for (let i = r * d; i < (r + 1) * d; i++) { dot += a[i]! * b[i]!; na += a[i]! ** 2; nb += b[i]! ** 2; }
-    worst = Math.min(worst, dot / Math.sqrt(na * nb));
-  }
-  return worst;
 }
 
 async function timeIt(reps: number, fn: () => Promise<unknown>): Promise<number[]> {
@@ -103,7 +94,7 @@ export const command: Command = {
           const want = await ort.embed(two, 2, { tokens: true });
           await ort.close();
           const got = await enc.embed(two, 2, { tokens: true });
-          const ce = cosineRows(got.embeddings, want.embeddings, m.embeddingDim), ct = cosineRows(got.tokens!, want.tokens!, m.embeddingDim);
+          const ce = worstRowCosine(got.embeddings, want.embeddings, m.embeddingDim), ct = worstRowCosine(got.tokens!, want.tokens!, m.embeddingDim);
           console.log(`check engine vs ONNX Runtime CPU EP, 2 tiles: min cosine ${ce.toFixed(6)} (embeddings), ${ct.toFixed(6)} (patch tokens); floor 0.999`);
           Object.assign(results, { checks, cosineEmbeddings: ce, cosineTokens: ct });
         }
