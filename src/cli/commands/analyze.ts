@@ -2,12 +2,10 @@ import { resolve } from 'node:path';
 import type { Command } from '../main.ts';
 import { parseFlags } from '../args.ts';
 import { analysisFlagOptions, paramsFromFlags } from '../analysis-flags.ts';
-import { cliContext, withInterrupt } from '../analyze-progress.ts';
-import { CancelledError, InvalidParameterError } from '../../errors.ts';
+import { withEmbedder } from '../embedder-run.ts';
+import { InvalidParameterError } from '../../errors.ts';
 import { analyzeSlide } from '../../pipeline/analyze.ts';
 import { openSlide } from '../../readers/registry.ts';
-import { openEmbedder } from '../../pipeline/open-embedder.ts';
-import type { TileEmbedder } from '../../pipeline/embedder.ts';
 import type { AnalysisResult } from '../../pipeline/result.ts';
 import { applyGpuFlag } from '../gpu-flag.ts';
 import { invalidParameter } from '../../errors.ts';
@@ -16,13 +14,6 @@ const usage =
   'lamina analyze <slide> --out <dir> [--model name|path] [--reference bank.lmb] [--tile-size 224] [--stride N] ' +
   '[--mpp µm | --magnification X | --level N] [--min-tissue 0.5] [--batch-size 32] [--engine cpu|webgpu|cuda] [--gpu N] ' +
   '[--scorer auto|knn|mahalanobis] [--k 1] [--threshold 0.5] [--min-region-tiles 2] [--seed 0]';
-
-/** The stderr notice for untrained encoders (said plainly, every run). */
-export function untrainedNotice(embedder: TileEmbedder): string | null {
-  if (embedder.model.trained) return null;
-  return `note: encoder '${embedder.model.name}' is UNTRAINED (fixed-seed random weights): its features follow colour and coarse texture, ` +
-    'not learned tissue morphology. Use a trained pathology encoder for real work (README, "Bring your own encoder").';
-}
 
 /** One-paragraph summary printed at the end. */
 export function summarise(result: AnalysisResult, outDir: string): string {
@@ -48,27 +39,12 @@ export const command: Command = {
     if (params.engine === 'webgpu') await applyGpuFlag(values.gpu as string | undefined);
     // Open the slide once first: a bad slide fails before the model is loaded.
     await (await openSlide(positionals[0]!)).close();
-    return withInterrupt(async (signal) => {
-      const embedder = await openEmbedder(params.model, params.engine);
-      const ctx = cliContext(signal);
-      try {
-        const notice = untrainedNotice(embedder);
-        if (notice) process.stderr.write(`${notice}\n`);
-        const result = await analyzeSlide(positionals[0]!, params, ctx, { outDir, embedder });
-        ctx.finish();
-        console.log(summarise(result, outDir));
-        console.log(`model: ${result.model.name} (${notice ? 'UNTRAINED' : 'trained'})`);
-        return 0;
-      } catch (err) {
-        ctx.finish();
-        if (err instanceof CancelledError) {
-          process.stderr.write(`lamina: analysis cancelled; no result written to ${outDir}\n`);
-          return 130;
-        }
-        throw err;
-      } finally {
-        await embedder.close();
-      }
+    return withEmbedder(params, `lamina: analysis cancelled; no result written to ${outDir}`, async ({ embedder, ctx, notice }) => {
+      const result = await analyzeSlide(positionals[0]!, params, ctx, { outDir, embedder });
+      ctx.finish();
+      console.log(summarise(result, outDir));
+      console.log(`model: ${result.model.name} (${notice ? 'UNTRAINED' : 'trained'})`);
+      return 0;
     });
   },
 };

@@ -1,11 +1,9 @@
 import type { Command } from '../main.ts';
 import { parseFlags } from '../args.ts';
 import { analysisFlagOptions, paramsFromFlags } from '../analysis-flags.ts';
-import { cliContext, withInterrupt } from '../analyze-progress.ts';
-import { untrainedNotice } from './analyze.ts';
-import { CancelledError, InvalidParameterError } from '../../errors.ts';
+import { withEmbedder } from '../embedder-run.ts';
+import { InvalidParameterError } from '../../errors.ts';
 import { fitReference } from '../../pipeline/fit-reference.ts';
-import { openEmbedder } from '../../pipeline/open-embedder.ts';
 
 const usage =
   'lamina fit-reference <slides…> --out bank.lmb [--model name|path] [--tile-size 224] [--mpp µm | --level N] ' +
@@ -19,26 +17,11 @@ export const command: Command = {
     if (positionals.length === 0) throw new InvalidParameterError(`Expected one or more slide paths\nUsage: ${usage}`);
     if (!values.out) throw new InvalidParameterError(`Missing required option --out\nUsage: ${usage}`);
     const params = paramsFromFlags(values);
-    return withInterrupt(async (signal) => {
-      const embedder = await openEmbedder(params.model, params.engine);
-      const ctx = cliContext(signal);
-      try {
-        const notice = untrainedNotice(embedder);
-        if (notice) process.stderr.write(`${notice}\n`);
-        const header = await fitReference(positionals, params, ctx, embedder, values.out as string);
-        ctx.finish();
-        console.log(`reference bank ${values.out}: ${header.count} of ${header.totalEmbeddings} embeddings (size ${header.embeddingSize}, model ${header.model.name}) from ${header.sources.length} slide(s)`);
-        return 0;
-      } catch (err) {
-        ctx.finish();
-        if (err instanceof CancelledError) {
-          process.stderr.write('lamina: fit-reference cancelled; no bank written\n');
-          return 130;
-        }
-        throw err;
-      } finally {
-        await embedder.close();
-      }
+    return withEmbedder(params, 'lamina: fit-reference cancelled; no bank written', async ({ embedder, ctx }) => {
+      const header = await fitReference(positionals, params, ctx, embedder, values.out as string);
+      ctx.finish();
+      console.log(`reference bank ${values.out}: ${header.count} of ${header.totalEmbeddings} embeddings (size ${header.embeddingSize}, model ${header.model.name}) from ${header.sources.length} slide(s)`);
+      return 0;
     });
   },
 };
