@@ -36,7 +36,7 @@ for (const [i, path] of normals.entries()) if (!existsSync(path)) await synthesi
 const embedder = await openEmbedder(model, 'cpu');
 const started = performance.now();
 const bank = join(dir, `auroc-bank-${model.replace(/[^\w.-]/g, '_')}${tag}.lmb`);
-await fitReference(normals, parseAnalysisParams({ ...extra, model, coresetRatio: 0.25 }), quietContext(), embedder, bank);
+await fitReference(normals, parseAnalysisParams({ model, coresetRatio: 0.25, ...extra }), quietContext(), embedder, bank);
 const lines = [`model ${model} (trained: ${embedder.model.trained}); slide 5120² seed ${seed}, 8 anomalies 600–950 px; bank from two 3072² anomaly-free slides (seeds 11, 12); params ${JSON.stringify(extra)}`];
 for (const [label, reference] of [['in-slide', null], ['reference bank', bank]] as const) {
   const out = join(dir, `auroc-${label.replace(' ', '-')}-${model.replace(/[^\w.-]/g, '_')}-s${seed}${tag}`);

@@ -53,6 +53,13 @@ export const analysisDefaults = {
   coresetRatio: 0.1,
   /** Upper bound on the coreset size (fit-reference). */
   coresetMax: 8192,
+  /**
+   * What fit-reference stores: 'tiles' (pooled tile embeddings) or 'tokens' (patch tokens; a tile
+   * then scores as its worst token — PatchCore proper; needs a model with a tokens output); 'auto'
+   * = tokens when the model has them. Tokens: AUROC 0.902→0.985 (seed 5) and 0.949→0.96x (seed 7)
+   * with the trained default (docs/benchmarks.md, issue 3/9 section).
+   */
+  bankEntries: 'auto' as 'auto' | 'tiles' | 'tokens',
   /** Calibrated score at or above which a tile belongs to an anomalous region. */
   threshold: 0.5,
   /** Robust z-score (median + z·1.4826·MAD of the reference/slide scores) that calibrates to 0.5. */
@@ -86,6 +93,7 @@ export const analysisParamsSchema = z.strictObject({
   maxFitSamples: z.number().int().min(16).max(1_000_000).default(analysisDefaults.maxFitSamples),
   coresetRatio: z.number().gt(0).max(1).default(analysisDefaults.coresetRatio),
   coresetMax: z.number().int().min(1).max(1_000_000).default(analysisDefaults.coresetMax),
+  bankEntries: z.enum(['auto', 'tiles', 'tokens']).default(analysisDefaults.bankEntries),
   threshold: z.number().min(0).max(1).default(analysisDefaults.threshold),
   calibrationZ: z.number().positive().max(100).default(analysisDefaults.calibrationZ),
   minRegionTiles: z.number().int().min(1).max(1_000_000).default(analysisDefaults.minRegionTiles),
@@ -116,6 +124,7 @@ const expectedText: Record<string, string> = {
   maxFitSamples: 'integer between 16 and 1000000',
   coresetRatio: 'number in (0, 1]',
   coresetMax: 'integer between 1 and 1000000',
+  bankEntries: "one of 'auto', 'tiles', 'tokens'",
   threshold: 'number between 0 and 1',
   calibrationZ: 'positive number up to 100',
   minRegionTiles: 'integer between 1 and 1000000',

@@ -23,6 +23,7 @@ export const ANALYSIS_FLAGS: Record<string, { param: keyof AnalysisParams; numer
   threshold: { param: 'threshold', numeric: true },
   'min-region-tiles': { param: 'minRegionTiles', numeric: true },
   'coreset-ratio': { param: 'coresetRatio', numeric: true },
+  'bank-entries': { param: 'bankEntries', numeric: false },
   seed: { param: 'seed', numeric: true },
 };
 

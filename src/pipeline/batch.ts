@@ -13,6 +13,7 @@ import { CorruptSlideError, LaminaError, UnprocessableError } from '../errors.ts
 import type { TilePlan } from '../tiling/tile-plan.ts';
 import { readTiles } from '../tiling/tile-reader.ts';
 import { knnScores } from '../scoring/knn.ts';
+import { tileMaxTokenScores } from '../scoring/token-scores.ts';
 import type { ReferenceBank } from '../scoring/bank.ts';
 import type { TileEmbedder } from './embedder.ts';
 import { throwIfAborted, type Stage } from './stage.ts';
@@ -31,6 +32,8 @@ export interface BatchInput {
   embedder: TileEmbedder;
   /** The loaded reference bank, when the analysis has one. */
   bank: ReferenceBank | null;
+  /** Return the patch tokens too (fit-reference of a token bank). */
+  withTokens?: boolean;
 }
 
 /** Output of `processBatch`: embeddings (`count × dim`) and raw scores when already known. */
@@ -41,6 +44,9 @@ export interface BatchOutput {
   embeddings: Float32Array;
   /** Raw kNN distances to the bank; null when scoring happens in `finishAnalysis`. */
   rawScores: Float64Array | null;
+  /** Patch tokens (`count × tokensPerTile × dim`), only when asked for (`withTokens`; not in the binary form). */
+  tokens?: Float32Array;
+  tokensPerTile?: number;
   /** Milliseconds spent reading tiles, embedding and scoring (not part of the binary form). */
   timings?: { read: number; embed: number; score: number };
 }
@@ -81,15 +87,28 @@ export const processBatch: Stage<BatchInput, BatchOutput, AnalysisParams> = asyn
   }
   throwIfAborted(ctx.signal, 'batch');
   const t1 = performance.now();
-  const embeddings = await embedder.embed(images, ctx.signal);
+  const tokenBank = bank?.header.entries === 'tokens' && scoresInBatch(params, bank);
+  let embeddings: Float32Array;
+  let tokens: Float32Array | undefined;
+  let tokensPerTile = 0;
+  if (tokenBank || input.withTokens) {
+    if (!embedder.embedTokens) {
+      throw new UnprocessableError(`encoder '${embedder.model.name}' gives no patch tokens, which a token reference bank needs`);
+    }
+    ({ embeddings, tokens, tokensPerTile } = await embedder.embedTokens(images, ctx.signal));
+  } else {
+    embeddings = await embedder.embed(images, ctx.signal);
+  }
   const t2 = performance.now();
   const dim = embedder.model.embeddingSize;
   if (embeddings.length !== tiles.length * dim) {
     throw new UnprocessableError(`encoder '${embedder.model.name}' returned ${embeddings.length} values for ${tiles.length} tiles of ${dim}`);
   }
-  const rawScores = scoresInBatch(params, bank) ? knnScores(bank!, embeddings, tiles.length, params.k) : null;
+  const rawScores = tokenBank
+    ? tileMaxTokenScores(bank!, tokens!, tiles.length, tokensPerTile, params.k)
+    : scoresInBatch(params, bank) ? knnScores(bank!, embeddings, tiles.length, params.k) : null;
   const timings = { read: t1 - t0, embed: t2 - t1, score: performance.now() - t2 };
-  return { start: range.start, count: tiles.length, dim, embeddings, rawScores, timings };
+  return { start: range.start, count: tiles.length, dim, embeddings, rawScores, timings, ...(input.withTokens ? { tokens, tokensPerTile } : {}) };
 };
 
 const BATCH_MAGIC = 'LMNBATC1';

@@ -22,5 +22,7 @@ export interface TileEmbedder {
   /** Execution provider in use. */
   readonly device: string;
   embed(tiles: RgbImage[], signal?: AbortSignal): Promise<Float32Array>;
+  /** Embeddings and patch tokens (`n × tokensPerTile × embeddingSize`), where the model has them. */
+  embedTokens?(tiles: RgbImage[], signal?: AbortSignal): Promise<{ embeddings: Float32Array; tokens: Float32Array; tokensPerTile: number }>;
   close(): Promise<void>;
 }

@@ -11,7 +11,7 @@ import { openSlide } from '../readers/registry.ts';
 import { writeBank, type BankHeader } from '../scoring/bank.ts';
 import { fitCalibration } from '../scoring/calibration.ts';
 import { greedyCoreset } from '../scoring/coreset.ts';
-import { knnScores } from '../scoring/knn.ts';
+import { knnScores, type MemoryBank } from '../scoring/knn.ts';
 import { batchRanges, processBatch } from './batch.ts';
 import { checksumInput } from './checksum.ts';
 import type { TileEmbedder } from './embedder.ts';
@@ -20,6 +20,10 @@ import { throwIfAborted, type StageContext } from './stage.ts';
 
 /** Upper bound on reference embeddings held before subsampling (~100 MB at 384 dims). */
 export const MAX_REFERENCE_EMBEDDINGS = 65_536;
+/** Patch tokens kept from all reference slides together (token banks): 50 MB at 192 dimensions. */
+export const MAX_REFERENCE_TOKENS = 65_536;
+/** Normal tiles scored to calibrate a token bank (evenly spread). */
+const MAX_TOKEN_CALIBRATION_TILES = 256;
 
 /**
  * Fits and writes a bank; returns its header.
@@ -34,7 +38,13 @@ export async function fitReference(
 ): Promise<BankHeader> {
   if (paths.length === 0) throw new InvalidParameterError('fit-reference needs at least one slide');
   const dim = embedder.model.embeddingSize;
+  const tokenMode = params.bankEntries === 'tokens' || (params.bankEntries === 'auto' && embedder.embedTokens !== undefined);
+  if (tokenMode && !embedder.embedTokens) {
+    throw new InvalidParameterError(`bankEntries 'tokens' needs a model with patch tokens; '${embedder.model.name}' has none`);
+  }
   const chunks: Float32Array[] = [];
+  /** Token mode: where each tile's kept tokens start (entry index), for tile-level calibration. */
+  const tileStarts: number[] = [];
   let total = 0;
   const sources: BankHeader['sources'] = [];
   for (const path of paths) {
@@ -50,9 +60,25 @@ export async function fitReference(
       let done = 0;
       for (const range of batchRanges(thinned, params.batchSize)) {
         throwIfAborted(ctx.signal, 'fit-reference');
-        const out = await processBatch({ slide, plan: thinned, range, embedder, bank: null }, params, ctx);
-        chunks.push(out.embeddings);
-        total += out.count;
+        const out = await processBatch({ slide, plan: thinned, range, embedder, bank: null, withTokens: tokenMode }, params, ctx);
+        if (tokenMode) {
+          // Evenly spaced tokens of each tile, so that all slides together stay within the budget.
+          const per = out.tokensPerTile!;
+          const keepPerTile = Math.max(1, Math.min(per, Math.floor(MAX_REFERENCE_TOKENS / paths.length / used.length)));
+          const kept = new Float32Array(out.count * keepPerTile * dim);
+          for (let t = 0; t < out.count; t++) {
+            tileStarts.push(total + t * keepPerTile);
+            for (let j = 0; j < keepPerTile; j++) {
+              const src = (t * per + Math.floor((j * per) / keepPerTile)) * dim;
+              kept.set(out.tokens!.subarray(src, src + dim), (t * keepPerTile + j) * dim);
+            }
+          }
+          chunks.push(kept);
+          total += out.count * keepPerTile;
+        } else {
+          chunks.push(out.embeddings);
+          total += out.count;
+        }
         done += out.count;
         ctx.progress({ stage: 'encode', done, total: used.length });
       }
@@ -66,7 +92,7 @@ export async function fitReference(
   for (const c of chunks) { all.set(c, offset); offset += c.length; }
 
   const size = Math.min(total, params.coresetMax, Math.max(1, Math.ceil(total * params.coresetRatio)));
-  ctx.log.info(`coreset: keeping ${size} of ${total} embeddings`);
+  ctx.log.info(`coreset: keeping ${size} of ${total} ${tokenMode ? 'patch tokens' : 'embeddings'}`);
   const keep = greedyCoreset(all, total, dim, size, params.seed);
   const data = new Float32Array(keep.length * dim);
   keep.forEach((row, m) => data.set(all.subarray(row * dim, (row + 1) * dim), m * dim));
@@ -75,7 +101,9 @@ export async function fitReference(
   // Calibration from normal scores the bank has not memorised.
   const kept = new Set(keep);
   let normal: Float64Array;
-  if (kept.size < total) {
+  if (tokenMode) {
+    normal = tokenTileScores(all, dim, tileStarts, total, bank, keep, params.k);
+  } else if (kept.size < total) {
     const rest = new Float32Array((total - kept.size) * dim);
     let r = 0;
     for (let i = 0; i < total; i++) if (!kept.has(i)) rest.set(all.subarray(i * dim, (i + 1) * dim), dim * r++);
@@ -91,6 +119,7 @@ export async function fitReference(
     count: keep.length,
     metric: 'l2',
     k: params.k,
+    entries: tokenMode ? 'tokens' : 'tiles',
     calibration: fitCalibration(normal, params.calibrationZ),
     sources,
     totalEmbeddings: total,
@@ -98,4 +127,23 @@ export async function fitReference(
   };
   await writeBank(outPath, header, data);
   return header;
+}
+
+/**
+ * Tile-level normal scores for a token bank: each sampled tile's worst token, every token skipping
+ * its own bank entry (when the coreset kept it), as analysis scores tiles.
+ */
+function tokenTileScores(all: Float32Array, dim: number, tileStarts: number[], total: number, bank: MemoryBank, keep: number[], k: number): Float64Array {
+  const slotOf = new Map(keep.map((row, slot) => [row, slot]));
+  const tiles = tileStarts.length;
+  const n = Math.min(tiles, MAX_TOKEN_CALIBRATION_TILES);
+  const out = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    const t = Math.floor((j * tiles) / n);
+    const from = tileStarts[t]!;
+    const to = t + 1 < tiles ? tileStarts[t + 1]! : total;
+    const scores = knnScores(bank, all.subarray(from * dim, to * dim), to - from, k, (i) => slotOf.get(from + i) ?? -1);
+    out[j] = Math.max(...scores);
+  }
+  return out;
 }

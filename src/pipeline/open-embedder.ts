@@ -10,6 +10,7 @@ import { createEncoder } from '../encoder/create-encoder.ts';
 import { preprocessTiles } from '../encoder/preprocess.ts';
 import type { Encoder } from '../encoder/types.ts';
 import type { TileEmbedder } from './embedder.ts';
+import { UnprocessableError } from '../errors.ts';
 
 /**
  * Opens a model for tile embedding.
@@ -37,6 +38,14 @@ export function encoderEmbedder(encoder: Encoder): TileEmbedder {
       const { embeddings } = await encoder.embed(pixels, tiles.length, { signal });
       return embeddings;
     },
+    ...(m.outputs.tokens ? {
+      async embedTokens(tiles: RgbImage[], signal?: AbortSignal) {
+        const pixels = await preprocessTiles(tiles, m);
+        const r = await encoder.embed(pixels, tiles.length, { signal, tokens: true });
+        if (!r.tokens || !r.tokenGrid) throw new UnprocessableError(`encoder '${m.name}' gave no patch tokens`);
+        return { embeddings: r.embeddings, tokens: r.tokens, tokensPerTile: r.tokenGrid[0] * r.tokenGrid[1] };
+      },
+    } : {}),
     close: () => encoder.close(),
   };
 }

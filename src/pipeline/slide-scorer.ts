@@ -77,6 +77,7 @@ export async function scoreSlide(
       for await (const out of batches()) {
         throwIfAborted(signal, 'scoring');
         mark(out);
+        if (!out.rawScores && bank!.header.entries === 'tokens') throw new UnprocessableError('a token reference bank is scored in the batches; this batch has no scores');
         const scores = out.rawScores ?? (gpuKnn ? await gpuKnn.score(out.embeddings, out.count, params.k) : knnScores(bank!, out.embeddings, out.count, params.k));
         raw.set(scores, out.start);
       }
@@ -89,6 +90,7 @@ export async function scoreSlide(
   }
 
   if (method === 'mahalanobis-bank') {
+    if (bank!.header.entries === 'tokens') throw new UnprocessableError('a token reference bank is scored by kNN only (scorer knn or auto), not mahalanobis');
     const model = fitMahalanobis(bank!.data, bank!.count, bank!.dim);
     const calibration = fitCalibration(mahalanobisScores(model, bank!.data, bank!.count), params.calibrationZ);
     for await (const out of batches()) {

@@ -33,6 +33,11 @@ export interface BankHeader {
   calibration: Calibration;
   /** Slides the bank was fitted from (file name, sha256, tissue tiles used). */
   sources: { name: string; sha256: string; tiles: number }[];
+  /**
+   * What the entries are: pooled tile embeddings ('tiles', the default when absent) or patch
+   * tokens ('tokens': a tile scores as its worst token, see token-scores.ts).
+   */
+  entries?: 'tiles' | 'tokens';
   /** Embeddings seen before coreset subsampling. */
   totalEmbeddings: number;
   parameters: Record<string, unknown>;

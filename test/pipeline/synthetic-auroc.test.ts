@@ -7,8 +7,10 @@
  *
  * What the floors below say (measured on seeds 5 and 7; see docs/benchmarks.md, issue 3/9
  * section): the trained encoder separates dense nuclei, real tissue and stain-matched real tissue
- * (texture only) at AUROC >= 0.95 with a reference bank (>= 0.9 in-slide); the procedural "morphology" kind (stain-matched synthetic
- * texture) it does not separate (about 0.5), which holds the overall AUROC under the issue's 0.95.
+ * (texture only) at AUROC >= 0.95 with a reference bank (>= 0.9 in-slide). With the default token
+ * bank (PatchCore on patch tokens) the overall AUROC reaches the issue's 0.95 on both seeds;
+ * in-slide (pooled embeddings, robust Mahalanobis) the procedural "morphology" kind (stain-matched
+ * synthetic texture) is not separated (0.5-0.7), which holds the in-slide AUROC near 0.9.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,7 +44,8 @@ before(async () => {
   await synthesizeSlide({ width: 3072, height: 3072, out: normals[0]!, anomalies: 0, seed: 11, workers: 0 });
   await synthesizeSlide({ width: 3072, height: 3072, out: normals[1]!, anomalies: 0, seed: 12, workers: 0 });
   bank = join(dir, 'bank.lmb');
-  await fitReference(normals, parseAnalysisParams({ model: MODEL, coresetRatio: 0.25 }), quietContext(), embedder, bank);
+  const header = await fitReference(normals, parseAnalysisParams({ model: MODEL }), quietContext(), embedder, bank);
+  assert.equal(header.entries, 'tokens', 'the default bank holds patch tokens (the model has them)');
 });
 after(async () => {
   await embedder.close();
@@ -81,11 +84,13 @@ test('with a reference bank fitted on anomaly-free slides: AUROC and AUPRO again
   assert.equal(result.model.trained, true);
   const e = await evaluateSynth(out, sidecar());
   report(t, 'reference bank', e);
+  // Token bank (PatchCore on patch tokens): 0.985 / AUPRO 0.944 on this seed, 0.965 / 0.865 on seed 7.
   for (const kind of ['dense-nuclei', 'real-tissue', 'real-stain-matched']) {
-    assert.ok(e.byKind[kind]!.auroc >= 0.9, `${kind} ${e.byKind[kind]!.auroc}`);
+    assert.ok(e.byKind[kind]!.auroc >= 0.95, `${kind} ${e.byKind[kind]!.auroc}`);
   }
-  assert.ok(e.byKind['real-stain-matched']!.auroc >= 0.95, `stain-matched real tissue ${e.byKind['real-stain-matched']!.auroc}`);
-  assert.ok(e.auroc > 0.8, `overall ${e.auroc}`);
+  assert.ok(e.byKind.morphology!.auroc >= 0.8, `morphology ${e.byKind.morphology!.auroc}`);
+  assert.ok(e.auroc >= 0.95, `overall ${e.auroc}`);
+  assert.ok(e.aupro >= 0.8, `AUPRO ${e.aupro}`);
 });
 
 test('stain-matched real tissue: the trained default separates it better than an untrained encoder', async (t) => {
