@@ -24,6 +24,17 @@ async function settled(page: Page) {
   await page.waitForTimeout(400);
 }
 
+/** Waits for OpenSeadragon to draw a frame after a change (a fixed sleep alone flakes on a loaded CI machine). */
+async function redrawn(page: Page) {
+  await page.evaluate(() => new Promise((resolve) => {
+    const v = (window as any).lamina.viewer;
+    const timer = setTimeout(resolve, 5_000);
+    v.addOnceHandler('update-viewport', () => requestAnimationFrame(() => { clearTimeout(timer); resolve(null); }));
+    v.forceRedraw();
+  }));
+  await page.waitForTimeout(400);
+}
+
 test('the viewer draws the slide and the heatmap, the opacity slider works, a region click zooms there', { timeout: 240_000, skip: !existsSync(CHROMIUM) && `${CHROMIUM} not installed` }, async () => {
   const svc = await startService();
   const browser = await chromium.launch({
@@ -48,7 +59,7 @@ test('the viewer draws the slide and the heatmap, the opacity slider works, a re
 
     await page.locator('#opacity').fill('0');
     assert.equal(await page.evaluate(() => (window as any).lamina.heatmap.getOpacity()), 0);
-    await page.waitForTimeout(400);
+    await redrawn(page);
     const plain = await pixels(page);
     // Slide tiles drawn: the H&E tissue is far from the white background in many pixels.
     let tissue = 0;
@@ -68,12 +79,13 @@ test('the viewer draws the slide and the heatmap, the opacity slider works, a re
     };
     await page.locator('#opacity').fill('1');
     assert.equal(await page.evaluate(() => (window as any).lamina.heatmap.getOpacity()), 1);
-    await page.waitForTimeout(400);
+    await redrawn(page);
     const atThreshold = await colouredFraction();
     assert.ok(atThreshold > 0.005, `heatmap pixels at the analysis threshold ${(atThreshold * 100).toFixed(1)}%`);
     // Threshold 0: every scored tile is painted, a larger share of the slide.
     await page.locator('#threshold').fill('0');
     await settled(page);
+    await redrawn(page);
     const all = await colouredFraction();
     assert.ok(all > 0.05 && all > atThreshold * 1.5, `heatmap pixels at threshold 0: ${(all * 100).toFixed(1)}%, at the analysis threshold ${(atThreshold * 100).toFixed(1)}%`);
 
