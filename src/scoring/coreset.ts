@@ -3,7 +3,8 @@
  * embedding farthest from the chosen set. Distances are computed on a fixed-seed Gaussian random
  * projection to at most 128 dimensions (PatchCore's Johnson–Lindenstrauss speed-up).
  */
-import { gaussian, mulberry32 } from './linalg.ts';
+import { mulberry32 } from '../util/prng.ts';
+import { gaussian } from './linalg.ts';
 
 /**
  * Indices (ascending) of a coreset of `size` rows out of `count` embeddings of size `dim`.

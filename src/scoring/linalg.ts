@@ -38,18 +38,6 @@ export function whitenedNormSquared(l: Float64Array, n: number, v: Float64Array,
   return total;
 }
 
-/** Deterministic PRNG (mulberry32), uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Standard normal samples from a uniform PRNG (Box–Muller). */
 export function gaussian(random: () => number): () => number {
   return () => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { aupro, auroc } from '../../src/scoring/metrics.ts';
-import { mulberry32 } from '../../src/scoring/linalg.ts';
+import { mulberry32 } from '../../src/util/prng.ts';
 
 test('AUROC: perfect, inverted, all tied, one class', () => {
   assert.equal(auroc([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]), 1);

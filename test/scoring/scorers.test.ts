@@ -4,7 +4,8 @@ import { fitMahalanobis, mahalanobisScores } from '../../src/scoring/mahalanobis
 import { knnScores } from '../../src/scoring/knn.ts';
 import { greedyCoreset } from '../../src/scoring/coreset.ts';
 import { calibrate, fitCalibration } from '../../src/scoring/calibration.ts';
-import { gaussian, mulberry32 } from '../../src/scoring/linalg.ts';
+import { gaussian } from '../../src/scoring/linalg.ts';
+import { mulberry32 } from '../../src/util/prng.ts';
 
 function gaussianRows(n: number, dim: number, seed: number, scale: number[] = []): Float32Array {
   const normal = gaussian(mulberry32(seed));
