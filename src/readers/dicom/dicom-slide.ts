@@ -1,9 +1,10 @@
 import type { ByteSource } from '../../io/byte-source.ts';
 import type { TileCache } from '../../io/tile-cache.ts';
-import { CancelledError, CorruptSlideError, InvalidParameterError, LaminaError, NotFoundError } from '../../errors.ts';
+import { CancelledError, CorruptSlideError, NotFoundError } from '../../errors.ts';
 import { checkRegionRequest } from '../region-request.ts';
 import type { LevelInfo, Mpp, ReadOptions, RgbImage, Slide } from '../types.ts';
 import { codecName, type DicomImage } from './dicom-image.ts';
+import { SlideState } from '../slide-state.ts';
 
 /** An opened DICOM slide; `framesDecoded` counts frames decoded since open (all levels). */
 export type DicomSlide = Slide & { readonly framesDecoded: number };
@@ -37,19 +38,8 @@ export function createDicomSlide(spec: DicomSlideSpec): DicomSlide {
     tileHeight: img.tileHeight,
     compression: codecName(img.inst.transferSyntax),
   }));
-  let failure: LaminaError | null = null;
-  let closed = false;
-  const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (closed) throw new InvalidParameterError(`${name}: slide is closed`);
-    if (failure) throw failure;
-    try {
-      return await fn();
-    } catch (err) {
-      const e = err instanceof LaminaError ? err : new CorruptSlideError(`${name}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-      if (e instanceof CorruptSlideError) failure = e;
-      throw e;
-    }
-  };
+  const state = new SlideState(name);
+  const guard = <T>(fn: () => Promise<T>): Promise<T> => state.guard(fn);
   const properties: Record<string, string> = { ...spec.properties, 'openslide.vendor': 'dicom' };
   if (spec.mpp) {
     properties['openslide.mpp-x'] = String(spec.mpp.x);
@@ -100,8 +90,7 @@ export function createDicomSlide(spec: DicomSlideSpec): DicomSlide {
     },
 
     async close(): Promise<void> {
-      if (closed) return;
-      closed = true;
+      if (!state.markClosed()) return;
       spec.cache.evictPrefix(`${spec.cacheKey}/`);
       for (const s of spec.sources) await s.close().catch(() => {});
     },

@@ -1,11 +1,12 @@
 import type { ByteSource } from '../../io/byte-source.ts';
 import type { TileCache } from '../../io/tile-cache.ts';
-import { CancelledError, CorruptSlideError, InvalidParameterError, LaminaError, NotFoundError } from '../../errors.ts';
+import { CancelledError, CorruptSlideError, NotFoundError } from '../../errors.ts';
 import { checkRegionRequest } from '../region-request.ts';
 import type { AssociatedImageInfo, LevelInfo, Mpp, ReadOptions, RgbImage } from '../types.ts';
 import type { RestartReadStats } from './jpeg-strip.ts';
 import { readLevelRect, type NdpiLevel } from './ndpi-levels.ts';
 import type { NdpiSlide } from './ndpi.ts';
+import { SlideState } from '../slide-state.ts';
 
 /** An associated image (macro, map) and how to read it. */
 export interface NdpiAssociated extends AssociatedImageInfo {
@@ -43,19 +44,8 @@ export function createNdpiSlide(spec: NdpiSlideSpec): NdpiSlide {
     tileHeight: Math.ceil(l.strip.layout.tileHeight / l.scale),
     compression: 'jpeg',
   }));
-  let failure: LaminaError | null = null;
-  let closed = false;
-  const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (closed) throw new InvalidParameterError(`${source.name}: slide is closed`);
-    if (failure) throw failure;
-    try {
-      return await fn();
-    } catch (err) {
-      const e = err instanceof LaminaError ? err : new CorruptSlideError(`${source.name}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-      if (e instanceof CorruptSlideError) failure = e;
-      throw e;
-    }
-  };
+  const state = new SlideState(source.name);
+  const guard = <T>(fn: () => Promise<T>): Promise<T> => state.guard(fn);
   const properties: Record<string, string> = { ...spec.properties, 'openslide.vendor': 'hamamatsu' };
   if (spec.mpp) {
     properties['openslide.mpp-x'] = String(spec.mpp.x);
@@ -109,8 +99,7 @@ export function createNdpiSlide(spec: NdpiSlideSpec): NdpiSlide {
     },
 
     async close(): Promise<void> {
-      if (closed) return;
-      closed = true;
+      if (!state.markClosed()) return;
       spec.cache.evictPrefix(`${spec.cacheKey}/`);
       await source.close();
     },

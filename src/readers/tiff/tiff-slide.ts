@@ -1,10 +1,11 @@
 import type { ByteSource } from '../../io/byte-source.ts';
 import { sharedTileCache, newCacheKey, type TileCache } from '../../io/tile-cache.ts';
-import { CorruptSlideError, LaminaError, NotFoundError, InvalidParameterError } from '../../errors.ts';
+import { CorruptSlideError, NotFoundError } from '../../errors.ts';
 import type { AssociatedImageInfo, LevelInfo, Mpp, ReadOptions, RgbImage, Slide } from '../types.ts';
 import { checkRegionRequest } from '../region-request.ts';
 import type { TiffIfd } from './tiff-directory.ts';
 import { TiffImage } from './tiff-image.ts';
+import { SlideState } from '../slide-state.ts';
 
 /** Largest associated image (label, macro, thumbnail) decoded whole: 64 Mpx, 192 MiB of RGB. */
 const MAX_ASSOCIATED_PIXELS = 1 << 26;
@@ -46,20 +47,8 @@ export function createTiffSlide(spec: TiffSlideSpec): Slide {
   }));
   const associated = new Map<string, TiffIfd>(spec.associated.map((a) => [a.name, a.ifd]));
   const associatedImages: AssociatedImageInfo[] = spec.associated.map((a) => ({ name: a.name, width: a.ifd.width, height: a.ifd.height }));
-  let failure: LaminaError | null = null;
-  let closed = false;
-
-  const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (closed) throw new InvalidParameterError(`${source.name}: slide is closed`);
-    if (failure) throw failure;
-    try {
-      return await fn();
-    } catch (err) {
-      const e = err instanceof LaminaError ? err : new CorruptSlideError(`${source.name}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-      if (e instanceof CorruptSlideError) failure = e;
-      throw e;
-    }
-  };
+  const state = new SlideState(source.name);
+  const guard = <T>(fn: () => Promise<T>): Promise<T> => state.guard(fn);
 
   return {
     format: spec.format,
@@ -94,8 +83,7 @@ export function createTiffSlide(spec: TiffSlideSpec): Slide {
     },
 
     async close(): Promise<void> {
-      if (closed) return;
-      closed = true;
+      if (!state.markClosed()) return;
       cache.evictPrefix(`${key}/`);
       await source.close();
     },
