@@ -23,6 +23,13 @@ export const analysisDefaults = {
   mpp: null as number | null,
   /** Analysis magnification, e.g. 20 (needs the slide's objective power). */
   magnification: null as number | null,
+  /**
+   * Native-resolution regions (issue 7): null = encode tiles of tileSize; an edge in pixels (a
+   * multiple of the model's patch size, e.g. 1024 or 2048) = encode each region as ONE long patch
+   * sequence through flash attention and score its patch tokens, so the heatmap has one cell per
+   * model patch (16 px) instead of one per tile.
+   */
+  regionSize: null as number | null,
   /** Minimum tissue fraction for a tile to be encoded. */
   minTissue: 0.5,
   /** Longest side of the tissue mask grid, in mask pixels. */
@@ -82,6 +89,7 @@ export const analysisParamsSchema = z.strictObject({
   level: nullableInt(0, 64).default(analysisDefaults.level),
   mpp: nullablePositive().default(analysisDefaults.mpp),
   magnification: nullablePositive().default(analysisDefaults.magnification),
+  regionSize: nullableInt(64, 8192).default(analysisDefaults.regionSize),
   minTissue: z.number().min(0).max(1).default(analysisDefaults.minTissue),
   tissueMaskMaxSide: z.number().int().min(64).max(8192).default(analysisDefaults.tissueMaskMaxSide),
   batchSize: z.number().int().min(1).max(1024).default(analysisDefaults.batchSize),
@@ -113,6 +121,7 @@ const expectedText: Record<string, string> = {
   level: 'integer between 0 and 64 or null',
   mpp: 'positive number or null',
   magnification: 'positive number or null',
+  regionSize: 'integer between 64 and 8192 or null',
   minTissue: 'number between 0 and 1',
   tissueMaskMaxSide: 'integer between 64 and 8192',
   batchSize: 'integer between 1 and 1024',
