@@ -14,6 +14,7 @@ export const ANALYSIS_FLAGS: Record<string, { param: keyof AnalysisParams; numer
   scorer: { param: 'scorer', numeric: false },
   'tile-size': { param: 'tileSize', numeric: true },
   stride: { param: 'stride', numeric: true },
+  'region-size': { param: 'regionSize', numeric: true },
   level: { param: 'level', numeric: true },
   mpp: { param: 'mpp', numeric: true },
   magnification: { param: 'magnification', numeric: true },

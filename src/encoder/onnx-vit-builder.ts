@@ -4,6 +4,11 @@
  * `com.microsoft.MultiHeadAttention` (its flash-attention path), exact (erf) `com.microsoft.Gelu`,
  * optional layer scale and a final LayerNorm. Input `pixels` [B,3,H,W]; outputs `embedding` [B,D]
  * (class token after the final norm) and `tokens` [B,N,D] (patch tokens, row-major grid).
+ *
+ * With `dynamicSize`, H and W may be any multiple of the patch size (native-resolution regions,
+ * issue 7): the trained position grid is resized inside the graph by an ONNX `Resize` to the
+ * input's patch grid — cubic with a = −0.75 and half-pixel centres (or linear), edge-clamped, the
+ * same table kernels/vit-tokens/pos-embed.ts gives the WebGPU engine.
  */
 import { UnprocessableError } from '../errors.ts';
 import { GraphBuilder } from './onnx-graph.ts';
@@ -25,6 +30,13 @@ export interface BuildVitOnnxOptions {
    * benchmark peer. @defaultValue 'fused'
    */
   attention?: 'fused' | 'unfused';
+  /**
+   * Accept any input size that is a multiple of the patch size (H and W symbolic), resizing the
+   * position grid in the graph. @defaultValue false (fixed `inputSize`, the position table as trained)
+   */
+  dynamicSize?: boolean;
+  /** Position-grid resize of a dynamic-size graph, as the WebGPU engine's option. @defaultValue 'bicubic' */
+  posInterpolation?: 'bicubic' | 'bilinear';
 }
 
 /**
@@ -65,13 +77,14 @@ export function buildVitOnnx(config: VitConfig, weights: VitWeights, options: Bu
   const layerNorm = (x: string, base: string) =>
     g.op('LayerNormalization', [x, w(`${base}.weight`), w(`${base}.bias`)], { axis: -1, epsilon: { float: config.layerNormEps } }, { name: base });
 
-  const pixels = g.input(VIT_ONNX_NAMES.input, ['batch', 3, s, s]);
+  const dynamic = options.dynamicSize === true;
+  const pixels = g.input(VIT_ONNX_NAMES.input, dynamic ? ['batch', 3, 'height', 'width'] : ['batch', 3, s, s]);
   // Patch embedding: [B,D,h,w] → [B,D,N] → [B,N,D].
   const conv = g.op('Conv', [pixels, w('patch_embed.proj.weight'), w('patch_embed.proj.bias')],
     { kernel_shape: [p, p], strides: [p, p] }, { name: 'patch_embed.proj' });
   const flat = g.op('Reshape', [conv, g.int64Init('shape_bdn', [0, d, -1])]);
   let patches = g.op('Transpose', [flat], { perm: [0, 2, 1] });
-  const pos = w('pos_embed');
+  const pos = dynamic ? resizedPosEmbed(g, config, weights.get('pos_embed')!.data, conv, storage, options.posInterpolation ?? 'bicubic') : w('pos_embed');
   if (!config.posEmbedIncludesPrefix) patches = g.op('Add', [patches, pos], {}, { name: 'pos_embed.add' });
   // Prefix tokens broadcast to the batch: Expand to [B, k, D].
   const batch = g.op('Shape', [pixels], { start: 0, end: 1 });
@@ -105,15 +118,40 @@ export function buildVitOnnx(config: VitConfig, weights: VitWeights, options: Bu
   const normed = layerNorm(x, 'norm');
   g.op('Gather', [normed, g.int64Init('cls_index', [0])], { axis: 1 }, { output: 'cls_gathered' });
   g.op('Squeeze', ['cls_gathered', g.int64Init('axis1', [1])], {}, { output: VIT_ONNX_NAMES.embedding });
-  g.op('Slice', [normed, g.int64Init('tok_start', [prefix]), g.int64Init('tok_end', [prefix + n]), g.int64Init('tok_axis', [1])],
+  // Slice clamps an end past the sequence, so one end serves every grid size.
+  g.op('Slice', [normed, g.int64Init('tok_start', [prefix]), g.int64Init('tok_end', [dynamic ? Number.MAX_SAFE_INTEGER : prefix + n]), g.int64Init('tok_axis', [1])],
     {}, { output: VIT_ONNX_NAMES.tokens });
   g.output(VIT_ONNX_NAMES.embedding, ['batch', d]);
-  g.output(VIT_ONNX_NAMES.tokens, ['batch', n, d]);
+  g.output(VIT_ONNX_NAMES.tokens, ['batch', dynamic ? 'tokens' : n, d]);
   return g.encode(options.name ?? 'vit', {
     'lamina.architecture': 'vit', 'lamina.vitConfig': JSON.stringify(config), ...(options.name ? { 'lamina.name': options.name } : {}), ...options.metadata,
   });
 }
 
+
+/**
+ * The position table for the input's patch grid: the trained [from², D] grid stored as an NCHW
+ * image [1, D, from, from], resized by `Resize` to the conv output's [h, w], flattened back to
+ * [1, h·w, D]; prefix rows (when pos_embed includes them) are concatenated in front unchanged.
+ */
+function resizedPosEmbed(g: GraphBuilder, c: VitConfig, pos: Float32Array, conv: string, storage: 'float32' | 'float16', mode: 'bicubic' | 'bilinear'): string {
+  const d = c.dim, prefix = 1 + c.numRegisterTokens, prefixRows = c.posEmbedIncludesPrefix ? prefix : 0;
+  const from = c.inputSize / c.patchSize;
+  const nchw = new Float32Array(d * from * from);
+  for (let t = 0; t < from * from; t++) for (let ch = 0; ch < d; ch++) nchw[ch * from * from + t] = pos[(prefixRows + t) * d + ch]!;
+  const grid = g.floatInit('pos_embed.grid_nchw', [1, d, from, from], nchw, storage);
+  // Target [1, D, h, w] = [1] ++ shape(conv)[1:4].
+  const convShape = g.op('Shape', [conv], { start: 1, end: 4 });
+  const sizes = g.op('Concat', [g.int64Init('pos_embed.one', [1]), convShape], { axis: 0 });
+  const resized = g.op('Resize', [grid, '', '', sizes], mode === 'bicubic'
+    ? { mode: 'cubic', cubic_coeff_a: { float: -0.75 }, coordinate_transformation_mode: 'half_pixel', exclude_outside: 0 }
+    : { mode: 'linear', coordinate_transformation_mode: 'half_pixel' }, { name: 'pos_embed.resize' });
+  const flat = g.op('Reshape', [resized, g.int64Init('pos_embed.shape_1dn', [1, d, -1])]);
+  const table = g.op('Transpose', [flat], { perm: [0, 2, 1] }, { name: 'pos_embed.grid' });
+  if (!prefixRows) return table;
+  const head = g.floatInit('pos_embed.prefix', [1, prefixRows, d], pos.slice(0, prefixRows * d), storage);
+  return g.op('Concat', [head, table], { axis: 1 }, { name: 'pos_embed.table' });
+}
 
 /** softmax(q·kᵀ/√d_head)·v in standard ops: [B,S,D] → [B,H,S,hd] per head and back. */
 function unfusedAttention(g: GraphBuilder, q: string, k: string, v: string, c: VitConfig, pre: string): string {

@@ -3,11 +3,21 @@
  * execution provider by default; `webgpu` and `cuda` by option, refused with a DeviceError when
  * this onnxruntime-node build lacks them or the session cannot start on them. At creation the
  * model's inputs and outputs are checked against its manifest, including a one-tile dry run.
+ *
+ * `embedRegion` (native-resolution regions, issue 7) runs images of any multiple of the patch
+ * size as one sequence each: for a ViT written by Lamina, a second graph accepting any size
+ * (`buildVitOnnx({ dynamicSize: true })`, position grid resized in the graph as the WebGPU engine
+ * does) is generated from the same weights on first use and cached in the model cache.
  */
-import { open } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { CancelledError, DeviceError, invalidParameter, UnprocessableError } from '../errors.ts';
 import { locateModel, type ModelLocation, type ModelManifest, tokenGridSide } from './manifest.ts';
+import { modelCacheDir } from './model-store.ts';
+import { buildVitOnnx } from './onnx-vit-builder.ts';
+import { readVitOnnx } from './onnx-weights.ts';
 import type { EmbedOptions, EmbedResult, Encoder, EncoderDevice } from './types.ts';
 
 /** Options of {@link OrtEncoder.create}. */
@@ -25,12 +35,15 @@ const MODEL_PROTO_FIRST_BYTES = new Set([0x08, 0x12, 0x1a, 0x22, 0x28, 0x32, 0x3
 
 export class OrtEncoder implements Encoder {
   private closed = false;
+  /** The any-size graph's session, opened by the first `embedRegion`. */
+  private regionSession: Promise<ort.InferenceSession> | null = null;
   private constructor(
     readonly manifest: ModelManifest,
     readonly device: EncoderDevice,
     readonly onnxPath: string,
     private readonly session: ort.InferenceSession,
     private readonly maxBatch: number,
+    private readonly sessionOptions: ort.InferenceSession.SessionOptions,
   ) {}
 
   /**
@@ -50,20 +63,21 @@ export class OrtEncoder implements Encoder {
     checkBackend(device);
     await sniffOnnx(location.onnxPath);
     let session: ort.InferenceSession;
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: [device],
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+    };
     try {
-      session = await ort.InferenceSession.create(location.onnxPath, {
-        executionProviders: [device],
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        graphOptimizationLevel: 'all',
-        logSeverityLevel: 3,
-      });
+      session = await ort.InferenceSession.create(location.onnxPath, sessionOptions);
     } catch (err) {
       const msg = (err as Error).message;
       if (device !== 'cpu') throw new DeviceError(`cannot start onnxruntime's ${device} execution provider for ${location.onnxPath}: ${msg}`, { cause: err });
       throw new UnprocessableError(`${location.onnxPath}: onnxruntime cannot load this model: ${msg}`, { cause: err });
     }
-    const encoder = new OrtEncoder(location.manifest, device, location.onnxPath, session, maxBatch);
+    const encoder = new OrtEncoder(location.manifest, device, location.onnxPath, session, maxBatch, sessionOptions);
     try {
       encoder.checkSignature();
       await encoder.dryRun();
@@ -113,10 +127,81 @@ export class OrtEncoder implements Encoder {
     return tokens ? { embeddings, tokens, tokenGrid: grid } : { embeddings };
   }
 
+  /**
+   * Encodes `n` images of `size` × `size` px (normalised NCHW f32; size a multiple of the patch
+   * size) as one sequence each, through the any-size graph; one image per run, so memory follows
+   * one region's tokens.
+   * @throws InvalidParameterError for a size that is not a multiple of the patch size;
+   *   UnprocessableError for a model without a tokens output or not written by Lamina's ViT builder.
+   */
+  async embedRegion(pixels: Float32Array, n: number, size: number, options: EmbedOptions = {}): Promise<EmbedResult> {
+    if (this.closed) throw new UnprocessableError(`encoder for ${this.manifest.name} is closed`);
+    const { patchSize: p, embeddingDim: d } = this.manifest;
+    if (!Number.isInteger(size) || size < p || size % p) throw invalidParameter('size', `positive multiple of the patch size ${p}`, size);
+    if (!Number.isInteger(n) || n < 0) throw invalidParameter('n', 'non-negative integer', n);
+    const imageLen = 3 * size * size;
+    if (pixels.length !== n * imageLen) throw invalidParameter('pixels.length', `${n} × 3 × ${size} × ${size} = ${n * imageLen}`, pixels.length);
+    const wantTokens = options.tokens === true;
+    if (wantTokens && !this.manifest.outputs.tokens) {
+      throw new UnprocessableError(`model '${this.manifest.name}' has no patch-token output (manifest outputs.tokens); region analysis scores patch tokens`);
+    }
+    const session = await (this.regionSession ??= this.openRegionSession());
+    const grid = size / p, tokenCount = grid * grid;
+    const embeddings = new Float32Array(n * d);
+    const tokens = wantTokens ? new Float32Array(n * tokenCount * d) : undefined;
+    const fetches = wantTokens ? ['embedding', 'tokens'] : ['embedding'];
+    for (let i = 0; i < n; i++) {
+      if (options.signal?.aborted) throw new CancelledError('encoding cancelled', { cause: options.signal.reason });
+      const input = new ort.Tensor('float32', pixels.subarray(i * imageLen, (i + 1) * imageLen), [1, 3, size, size]);
+      let result: ort.InferenceSession.OnnxValueMapType;
+      try {
+        result = await session.run({ pixels: input }, fetches);
+      } catch (err) {
+        throw new UnprocessableError(`${this.manifest.name}: onnxruntime failed on a ${size}² region: ${(err as Error).message}`, { cause: err });
+      }
+      embeddings.set(readOutput(result, 'embedding', [1, d], this.manifest.name), i * d);
+      if (tokens) tokens.set(readOutput(result, 'tokens', [1, tokenCount, d], this.manifest.name), i * tokenCount * d);
+      for (const value of Object.values(result)) (value as ort.Tensor).dispose?.();
+    }
+    return tokens ? { embeddings, tokens, tokenGrid: [grid, grid] } : { embeddings };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.session.release();
+    const region = await this.regionSession?.catch(() => null);
+    await region?.release();
+  }
+
+  /**
+   * The any-size graph of this model: generated from its weights, cached in the model cache under
+   * the hash of the fixed-size file (a changed model gets a new graph), opened on the same EP.
+   */
+  private async openRegionSession(): Promise<ort.InferenceSession> {
+    const bytes = await readFile(this.onnxPath);
+    const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+    const dir = join(modelCacheDir(), 'region-graphs');
+    const path = join(dir, `${this.manifest.name.replace(/[^\w.-]/g, '_')}-${hash}.onnx`);
+    let graph = await readFile(path).catch(() => null);
+    if (!graph) {
+      let vit;
+      try {
+        vit = await readVitOnnx(bytes);
+      } catch (err) {
+        throw new UnprocessableError(`${this.onnxPath}: region analysis on onnxruntime needs a ViT written by Lamina (lamina model import); ${(err as Error).message}`, { cause: err });
+      }
+      graph = Buffer.from(buildVitOnnx(vit.config, vit.weights, { dynamicSize: true, weightType: this.manifest.weightType ?? 'float32', name: this.manifest.name }));
+      await mkdir(dir, { recursive: true });
+      const tmp = `${path}.tmp-${process.pid}`;
+      await writeFile(tmp, graph);
+      await rename(tmp, path);
+    }
+    try {
+      return await ort.InferenceSession.create(graph, this.sessionOptions);
+    } catch (err) {
+      throw new UnprocessableError(`${path}: onnxruntime cannot load the any-size region graph: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /** Names and declared shapes of the graph against the manifest. */

@@ -34,6 +34,11 @@ export interface Encoder {
   /** Device actually in use (after any fallback the caller asked for). */
   readonly device: EncoderDevice;
   embed(pixels: Float32Array, n: number, options?: EmbedOptions): Promise<EmbedResult>;
+  /**
+   * `n` square images of `size` px (any multiple of the patch size), each encoded as one token
+   * sequence with the position grid resized (native-resolution regions); engines that have it.
+   */
+  embedRegion?(pixels: Float32Array, n: number, size: number, options?: EmbedOptions): Promise<EmbedResult>;
   /** Releases native resources; safe to call twice. */
   close(): Promise<void>;
 }

@@ -36,19 +36,29 @@ export function findRegions(grid: ScoreGrid, threshold: number, minTiles: number
   const { labels, sizes } = labelComponents(mask, cols, rows);
   const found: Omit<Region, 'index'>[] = [];
   const first: number[] = [];
+  // One pass for every component's bounds and sums: fine grids (region mode, a cell per 16 px)
+  // have millions of cells and many components, so no per-component scan of the whole grid.
+  const n = sizes.length;
+  const stat = { max: new Float64Array(n).fill(-Infinity), sum: new Float64Array(n), minX: new Int32Array(n).fill(cols), minY: new Int32Array(n).fill(rows),
+    maxX: new Int32Array(n).fill(-1), maxY: new Int32Array(n).fill(-1), first: new Int32Array(n).fill(-1) };
+  for (let i = 0; i < labels.length; i++) {
+    const label = labels[i]!;
+    if (label === 0) continue;
+    if (stat.first[label]! < 0) stat.first[label] = i;
+    const v = data[i]!;
+    if (v > stat.max[label]!) stat.max[label] = v;
+    stat.sum[label]! += v;
+    const x = i % cols, y = (i - x) / cols;
+    if (x < stat.minX[label]!) stat.minX[label] = x;
+    if (x > stat.maxX[label]!) stat.maxX[label] = x;
+    if (y < stat.minY[label]!) stat.minY[label] = y;
+    if (y > stat.maxY[label]!) stat.maxY[label] = y;
+  }
   for (let label = 1; label < sizes.length; label++) {
     if (sizes[label]! < minTiles) continue;
-    let max = -Infinity, sum = 0, minX = cols, minY = rows, maxX = -1, maxY = -1, firstCell = -1;
-    for (let i = 0; i < labels.length; i++) {
-      if (labels[i] !== label) continue;
-      if (firstCell < 0) firstCell = i;
-      const v = data[i]!;
-      max = Math.max(max, v);
-      sum += v;
-      const x = i % cols, y = (i - x) / cols;
-      minX = Math.min(minX, x); maxX = Math.max(maxX, x); minY = Math.min(minY, y); maxY = Math.max(maxY, y);
-    }
-    const rings = traceRings(labels, cols, rows, label).map((ring) =>
+    const max = stat.max[label]!, sum = stat.sum[label]!, firstCell = stat.first[label]!;
+    const minX = stat.minX[label]!, maxX = stat.maxX[label]!, minY = stat.minY[label]!, maxY = stat.maxY[label]!;
+    const rings = traceRings(labels, cols, rows, label, { minX, maxX, minY, maxY }).map((ring) =>
       ring.map(([x, y]) => [round2(x * cellSize), round2(y * cellSize)] as [number, number]),
     );
     first.push(firstCell);
@@ -68,7 +78,8 @@ export function findRegions(grid: ScoreGrid, threshold: number, minTiles: number
 type Point = [number, number];
 
 /** Loops of one component, outer ring first (largest positive area), holes after. */
-export function traceRings(labels: Int32Array, cols: number, rows: number, label: number): Point[][] {
+export function traceRings(labels: Int32Array, cols: number, rows: number, label: number,
+  bounds: { minX: number; maxX: number; minY: number; maxY: number } = { minX: 0, maxX: cols - 1, minY: 0, maxY: rows - 1 }): Point[][] {
   const inside = (x: number, y: number) => x >= 0 && y >= 0 && x < cols && y < rows && labels[y * cols + x] === label;
   // Directed boundary edges keyed by start vertex; region on the right (y down).
   const outgoing = new Map<number, Point[]>();
@@ -79,8 +90,8 @@ export function traceRings(labels: Int32Array, cols: number, rows: number, label
     if (list) list.push([x1, y1]);
     else outgoing.set(k, [[x1, y1]]);
   };
-  for (let y = 0; y < rows; y++) {
-    for (let x = 0; x < cols; x++) {
+  for (let y = bounds.minY; y <= bounds.maxY; y++) {
+    for (let x = bounds.minX; x <= bounds.maxX; x++) {
       if (labels[y * cols + x] !== label) continue;
       if (!inside(x, y - 1)) add(x, y, x + 1, y);
       if (!inside(x + 1, y)) add(x + 1, y, x + 1, y + 1);

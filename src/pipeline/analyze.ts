@@ -1,7 +1,9 @@
 /**
  * `analyzeSlide`: the whole analysis in one process, composed from the same stages a queue runs
  * (planAnalysis → processBatch × n → finishAnalysis). Memory stays bounded: tiles are read per
- * batch, embeddings spill to a temporary file, only per-tile scalars stay in memory.
+ * batch, embeddings spill to a temporary file, only per-tile scalars stay in memory. With
+ * `regionSize` the same stages plan, encode and score native-resolution regions (a batch is a few
+ * regions, the spilled rows are 16-px cells' tokens; src/pipeline/region-*.ts).
  */
 import { basename, join } from 'node:path';
 import type { AnalysisParams } from '../../pipelines/anomaly.ts';
@@ -16,6 +18,7 @@ import { finishAnalysis } from './finish.ts';
 import { openEmbedder } from './open-embedder.ts';
 import { prepareOutputDir, removeOutputs } from './output.ts';
 import { planAnalysis } from './plan.ts';
+import { checkRegionBank } from './region-batch.ts';
 import type { AnalysisResult } from './result.ts';
 import { throwIfAborted, type StageContext } from './stage.ts';
 
@@ -35,6 +38,7 @@ export async function loadReference(params: AnalysisParams, embedder: TileEmbedd
   if (!params.reference) return null;
   const bank = await readBank(params.reference);
   checkBankMatchesModel(bank, basename(params.reference), { name: embedder.model.name, embeddingSize: embedder.model.embeddingSize });
+  if (params.regionSize !== null) checkRegionBank(bank);
   return bank;
 }
 
@@ -70,7 +74,7 @@ export async function analyzeSlide(path: string, params: AnalysisParams, ctx: St
       await spill.append(out);
       readMs += out.timings?.read ?? 0;
       embedMs += (out.timings?.embed ?? 0) + (out.timings?.score ?? 0);
-      done += out.count;
+      done += plan.cells ? range.end - range.start : out.count; // region mode counts regions, its rows are cells
       ctx.progress({ stage: 'encode', done, total });
     }
     const t3 = performance.now();

@@ -17,6 +17,8 @@ import { tileMaxTokenScores } from '../scoring/token-scores.ts';
 import type { ReferenceBank } from '../scoring/bank.ts';
 import type { TileEmbedder } from './embedder.ts';
 import { throwIfAborted, type Stage } from './stage.ts';
+import { processRegionBatch } from './region-batch.ts';
+import { regionsPerBatch } from '../tiling/region-plan.ts';
 
 /** A half-open range of `plan.tiles` indices. JSON. */
 export interface TileRange {
@@ -57,6 +59,7 @@ export interface BatchOutput {
  */
 export function batchRanges(plan: TilePlan, batchSize: number): TileRange[] {
   const ranges: TileRange[] = [];
+  if (plan.cells) batchSize = regionsPerBatch(plan.cells.regionSize, batchSize); // region mode: batchSize × 224² px
   for (let start = 0; start < plan.tiles.length; start += batchSize) {
     ranges.push({ start, end: Math.min(plan.tiles.length, start + batchSize) });
   }
@@ -70,6 +73,7 @@ export function scoresInBatch(params: AnalysisParams, bank: ReferenceBank | null
 
 /** Stage: encode (and, with a bank, score) one range of tiles. */
 export const processBatch: Stage<BatchInput, BatchOutput, AnalysisParams> = async (input, params, ctx) => {
+  if (input.plan.cells) return processRegionBatch(input, params, ctx); // region mode (issue 7)
   const { slide, plan, range, embedder, bank } = input;
   if (!(range.start >= 0 && range.end <= plan.tiles.length && range.start < range.end)) {
     throw new UnprocessableError(`tile range ${range.start}..${range.end} is outside the plan's ${plan.tiles.length} tiles`);

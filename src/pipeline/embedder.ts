@@ -24,5 +24,10 @@ export interface TileEmbedder {
   embed(tiles: RgbImage[], signal?: AbortSignal): Promise<Float32Array>;
   /** Embeddings and patch tokens (`n × tokensPerTile × embeddingSize`), where the model has them. */
   embedTokens?(tiles: RgbImage[], signal?: AbortSignal): Promise<{ embeddings: Float32Array; tokens: Float32Array; tokensPerTile: number }>;
+  /**
+   * Native-resolution regions: square RGB regions (one size, a multiple of the patch size) →
+   * per-patch token features (`n × grid² × embeddingSize`), where the engine has `embedRegion`.
+   */
+  embedRegions?(regions: RgbImage[], signal?: AbortSignal): Promise<{ tokens: Float32Array; grid: number }>;
   close(): Promise<void>;
 }

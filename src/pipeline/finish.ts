@@ -18,6 +18,7 @@ import { OUTPUT_FILES, prepareOutputDir, softwareVersion, writeAtomic } from './
 import { scoreSlide, type ScorerSummary } from './slide-scorer.ts';
 import { throwIfAborted, type Stage } from './stage.ts';
 import type { AnalysisResult } from './result.ts';
+import { finishRegionAnalysis } from './region-finish.ts';
 
 /** Input of `finishAnalysis`. */
 export interface FinishInput {
@@ -38,11 +39,12 @@ export interface FinishInput {
 /** The fraction of highest-scoring tiles whose mean is the slide score (at least one tile). */
 export const SLIDE_SCORE_TOP_FRACTION = 0.01;
 
-const UNTRAINED_NOTE =
+export const UNTRAINED_NOTE =
   'The encoder is the built-in untrained ViT with fixed-seed random weights: its features are random projections, not learned pathology features. Use a trained encoder (see README) for real work.';
 
 /** Stage: score, aggregate and write the result folder. Returns what result.json holds. */
 export const finishAnalysis: Stage<FinishInput, AnalysisResult, AnalysisParams> = async (input, params, ctx) => {
+  if (input.plan.cells) return finishRegionAnalysis(input, params, ctx); // region mode (issue 7)
   const started = performance.now();
   const { plan, outDir } = input;
   const total = plan.tiles.length;

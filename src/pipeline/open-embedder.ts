@@ -7,7 +7,7 @@ import type { RgbImage } from '../readers/types.ts';
 import { resolveModel } from '../encoder/model-store.ts';
 import { OrtEncoder } from '../encoder/ort-encoder.ts';
 import { createEncoder } from '../encoder/create-encoder.ts';
-import { preprocessTiles } from '../encoder/preprocess.ts';
+import { normalizeInto, preprocessTiles } from '../encoder/preprocess.ts';
 import type { Encoder } from '../encoder/types.ts';
 import type { TileEmbedder } from './embedder.ts';
 import { UnprocessableError } from '../errors.ts';
@@ -44,6 +44,19 @@ export function encoderEmbedder(encoder: Encoder): TileEmbedder {
         const r = await encoder.embed(pixels, tiles.length, { signal, tokens: true });
         if (!r.tokens || !r.tokenGrid) throw new UnprocessableError(`encoder '${m.name}' gave no patch tokens`);
         return { embeddings: r.embeddings, tokens: r.tokens, tokensPerTile: r.tokenGrid[0] * r.tokenGrid[1] };
+      },
+    } : {}),
+    ...(encoder.embedRegion && m.outputs.tokens ? {
+      async embedRegions(regions: RgbImage[], signal?: AbortSignal) {
+        const size = regions[0]?.width ?? 0, len = 3 * size * size;
+        const pixels = new Float32Array(regions.length * len);
+        regions.forEach((r, i) => {
+          if (r.width !== size || r.height !== size) throw new UnprocessableError(`regions must be ${size}x${size}; got ${r.width}x${r.height}`);
+          normalizeInto(r.data, size, m.mean, m.std, pixels, i * len);
+        });
+        const r = await encoder.embedRegion!(pixels, regions.length, size, { signal, tokens: true });
+        if (!r.tokens) throw new UnprocessableError(`encoder '${m.name}' gave no patch tokens`);
+        return { tokens: r.tokens, grid: size / m.patchSize };
       },
     } : {}),
     close: () => encoder.close(),

@@ -11,6 +11,7 @@
 import type { Slide, Mpp } from '../readers/types.ts';
 import { InvalidParameterError, UnprocessableError } from '../errors.ts';
 import { tissueFractionLookup, type TissueMask } from '../tissue/tissue-mask.ts';
+import type { CellPlan } from './region-plan.ts';
 
 /** One tile of the plan. Level-0 rectangle; `index` is its position in `plan.tiles`. */
 export interface PlannedTile {
@@ -55,8 +56,10 @@ export interface TilePlan {
   storedTile: { width: number; height: number; aligned: boolean };
   minTissue: number;
   tissue: { levelIndex: number; downsample: number; fraction: number; thresholds: { saturation: number; opticalDensity: number } };
-  /** Tissue tiles only, in read order. */
+  /** Tissue tiles only, in read order (in region mode: the regions, see src/tiling/region-plan.ts). */
   tiles: PlannedTile[];
+  /** Region mode only (`regionSize`): the per-patch cell grid and which cells each region scores. */
+  cells?: CellPlan;
 }
 
 /** Tiling parameters (a subset of AnalysisParams). */

@@ -7,17 +7,28 @@ import { InvalidParameterError } from '../../errors.ts';
 import { analyzeSlide } from '../../pipeline/analyze.ts';
 import { openSlide } from '../../readers/registry.ts';
 import type { AnalysisResult } from '../../pipeline/result.ts';
+import type { RegionAnalysisResult } from '../../pipeline/region-finish.ts';
 import { applyGpuFlag } from '../gpu-flag.ts';
 import { invalidParameter } from '../../errors.ts';
 
 const usage =
-  'lamina analyze <slide> --out <dir> [--model name|path] [--reference bank.lmb] [--tile-size 224] [--stride N] ' +
+  'lamina analyze <slide> --out <dir> [--model name|path] [--reference bank.lmb] [--tile-size 224] [--stride N] [--region-size 1024] ' +
   '[--mpp µm | --magnification X | --level N] [--min-tissue 0.5] [--batch-size 32] [--engine cpu|webgpu|cuda] [--gpu N] ' +
   '[--scorer auto|knn|mahalanobis] [--k 1] [--threshold 0.5] [--min-region-tiles 2] [--seed 0]';
 
 /** One-paragraph summary printed at the end. */
 export function summarise(result: AnalysisResult, outDir: string): string {
   const seconds = (result.timings.total ?? 0) / 1000;
+  const encoding = (result as Partial<RegionAnalysisResult>).encoding;
+  if (encoding) {
+    return [
+      `slide score ${result.slideScore.toFixed(3)} (${result.slideScoreDefinition})`,
+      `${encoding.regions} regions of ${encoding.regionSize}px (${encoding.tokensPerRegion} tokens each), ${encoding.cells} cells of ${encoding.cellSize}px scored, ` +
+        `${result.tiles.aboveThreshold} at or above ${result.parameters.threshold}, ${result.regions.length} region(s); scorer ${result.scorer.method}`,
+      `${(encoding.regions / Math.max(1e-3, (result.timings.encode ?? 0) / 1000)).toFixed(2)} regions/s encoding; ${seconds.toFixed(1)} s in all`,
+      `result: ${resolve(outDir)}/result.json (heatmap.png and scores.f32 at ${encoding.cellSize}px cells, regions.geojson, tiles.csv a row per region)`,
+    ].join('\n');
+  }
   return [
     `slide score ${result.slideScore.toFixed(3)} (${result.slideScoreDefinition})`,
     `${result.tiles.analysed} tiles, ${result.tiles.aboveThreshold} at or above ${result.parameters.threshold}, ${result.regions.length} region(s); scorer ${result.scorer.method}`,

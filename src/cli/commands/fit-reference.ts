@@ -13,7 +13,7 @@ export const command: Command = {
   summary: 'Build a reference bank (coreset of normal-tissue embeddings) for kNN anomaly scoring',
   usage,
   async run(argv) {
-    const { values, positionals } = parseFlags(argv, { out: { type: 'string' }, ...analysisFlagOptions(['reference', 'scorer', 'threshold', 'min-region-tiles']) }, usage);
+    const { values, positionals } = parseFlags(argv, { out: { type: 'string' }, ...analysisFlagOptions(['reference', 'scorer', 'threshold', 'min-region-tiles', 'region-size']) }, usage);
     if (positionals.length === 0) throw new InvalidParameterError(`Expected one or more slide paths\nUsage: ${usage}`);
     if (!values.out) throw new InvalidParameterError(`Missing required option --out\nUsage: ${usage}`);
     const params = paramsFromFlags(values);

@@ -1,0 +1,140 @@
+/**
+ * The aggregate stage in region mode (`finishAnalysis` hands over when the plan has `cells`):
+ * every scored cell's raw score from the same scorers tiles use (`scoreSlide`, with cells as its
+ * rows: in-slide Mahalanobis / kNN-to-coreset over the slide's own tokens, or a token bank),
+ * calibration, then the fine grid — scores.f32 and heatmap.png at one value per model patch
+ * (16 px), regions.geojson traced on that grid — tiles.csv with a row per encoded region, and
+ * result.json (`mode: 'regions'`). Memory: a few numbers per cell, never a level's pixels.
+ */
+import { join } from 'node:path';
+import type { AnalysisParams } from '../../pipelines/anomaly.ts';
+import { calibrate } from '../scoring/calibration.ts';
+import { heatmapPng, scoreGridBytes, type ScoreGrid } from '../heatmap/score-grid.ts';
+import { findRegions } from '../heatmap/regions.ts';
+import { regionsGeoJson, stableUuid } from '../heatmap/geojson.ts';
+import { regionsCsv, type RegionCellSummary } from '../heatmap/tiles-csv.ts';
+import { forEachOwnedCell } from '../tiling/region-plan.ts';
+import { SLIDE_SCORE_TOP_FRACTION, UNTRAINED_NOTE, type FinishInput } from './finish.ts';
+import { OUTPUT_FILES, prepareOutputDir, softwareVersion, writeAtomic } from './output.ts';
+import type { AnalysisResult } from './result.ts';
+import { scoreSlide } from './slide-scorer.ts';
+import { throwIfAborted, type StageContext } from './stage.ts';
+
+/** result.json of a region analysis: the tile-mode shape, cells in the place of tiles, plus the mode. */
+export interface RegionAnalysisResult extends AnalysisResult {
+  mode: 'regions';
+  /** What was encoded: regions of `regionSize` level-0 px, scored per `cellSize` px patch token. */
+  encoding: { regionSize: number; regions: number; cellSize: number; cells: number; tokensPerRegion: number };
+}
+
+/** Stage body: score cells, write the fine grid and result.json. */
+export async function finishRegionAnalysis(input: FinishInput, params: AnalysisParams, ctx: StageContext): Promise<RegionAnalysisResult> {
+  const started = performance.now();
+  const { plan, outDir } = input;
+  const cells = plan.cells!;
+  const total = cells.total;
+  await prepareOutputDir(outDir);
+  ctx.progress({ stage: 'score', done: 0, total });
+  const { raw, summary } = await scoreSlide(total, input.batches, input.bank, params, ctx.signal);
+  const scored = performance.now();
+  ctx.progress({ stage: 'score', done: total, total });
+  throwIfAborted(ctx.signal, 'aggregate');
+
+  const calibrated = new Float64Array(total);
+  for (let k = 0; k < total; k++) calibrated[k] = calibrate(summary.calibration, raw[k]!);
+  // Cell k's grid position, and each region's summary, from the plan's masks.
+  const grid: ScoreGrid = { cols: cells.cols, rows: cells.rows, data: new Float32Array(cells.cols * cells.rows).fill(NaN) };
+  const cellAt = new Int32Array(total);
+  const perRegion: RegionCellSummary[] = plan.tiles.map((_, i) => {
+    const s = { cells: 0, above: 0, maxScore: -Infinity, maxRaw: -Infinity, meanScore: 0 };
+    forEachOwnedCell(plan, i, (k, col, row) => {
+      const at = row * cells.cols + col;
+      grid.data[at] = calibrated[k]!;
+      cellAt[k] = at;
+      s.cells++;
+      if (calibrated[k]! >= params.threshold) s.above++;
+      s.maxScore = Math.max(s.maxScore, calibrated[k]!);
+      s.maxRaw = Math.max(s.maxRaw, raw[k]!);
+      s.meanScore += calibrated[k]!;
+    });
+    s.meanScore /= Math.max(1, s.cells);
+    return s;
+  });
+  const regions = findRegions(grid, params.threshold, params.minRegionTiles, cells.size);
+  const idSeed = input.input.sha256;
+  await writeAtomic(outDir, OUTPUT_FILES.grid, scoreGridBytes(grid));
+  await writeAtomic(outDir, OUTPUT_FILES.heatmap, await heatmapPng(grid));
+  await writeAtomic(outDir, OUTPUT_FILES.regions, `${JSON.stringify(regionsGeoJson(regions, idSeed), null, 1)}\n`);
+  await writeAtomic(outDir, OUTPUT_FILES.tiles, regionsCsv(plan.tiles, perRegion));
+  throwIfAborted(ctx.signal, 'aggregate');
+
+  // Top cells without sorting millions: the slide score needs the top 1%, topTiles the first few.
+  const topCount = Math.max(1, Math.ceil(total * SLIDE_SCORE_TOP_FRACTION));
+  const order = topIndices(calibrated, raw, Math.max(topCount, params.topTiles));
+  let topSum = 0;
+  for (let i = 0; i < topCount; i++) topSum += calibrated[order[i]!]!;
+  const timings = { ...input.timings, score: Math.round(scored - started), aggregate: Math.round(performance.now() - scored) };
+  const P = cells.size;
+  const result: RegionAnalysisResult = {
+    format: 'lamina-analysis-result',
+    version: 1,
+    mode: 'regions',
+    software: { name: 'lamina', version: await softwareVersion() },
+    input: {
+      ...input.input, format: plan.slide.format, width: plan.slide.width, height: plan.slide.height, mpp: plan.slide.mpp, objectivePower: plan.slide.objectivePower,
+    },
+    model: { ...input.model, ...(input.model.trained ? {} : { note: UNTRAINED_NOTE }) },
+    parameters: params,
+    scorer: {
+      ...summary,
+      reference: input.bank
+        ? { file: input.bankName, model: input.bank.header.model.name, entries: input.bank.count, sources: input.bank.header.sources.map((s) => s.name) }
+        : null,
+    },
+    encoding: { regionSize: cells.regionSize, regions: plan.tiles.length, cellSize: P, cells: total, tokensPerRegion: (cells.regionSize / P) ** 2 },
+    slideScore: round6(topSum / topCount),
+    slideScoreDefinition: `mean calibrated score of the top ${SLIDE_SCORE_TOP_FRACTION * 100}% of ${P}-px cells (${topCount} of ${total})`,
+    // In region mode the scored unit is the cell: `tiles` describes cells, `topTiles` lists cells.
+    tiles: {
+      analysed: total,
+      aboveThreshold: calibrated.reduce((n, s) => n + (s >= params.threshold ? 1 : 0), 0),
+      level: 0,
+      levelDownsample: 1,
+      analysisDownsample: 1,
+      analysisMpp: plan.analysisMpp,
+      tileSizePx: P,
+      tileSizeLevel0: P,
+      strideLevel0: P,
+      storedTile: plan.storedTile,
+      tissue: plan.tissue,
+    },
+    grid: { cols: grid.cols, rows: grid.rows, cellSizeLevel0: P, file: OUTPUT_FILES.grid, dtype: 'float32-le', noData: 'NaN' },
+    topTiles: order.slice(0, params.topTiles).map((k) => {
+      const at = cellAt[k]!, col = at % cells.cols, row = (at - col) / cells.cols;
+      return { index: k, x: col * P, y: row * P, width: P, height: P, score: round6(calibrated[k]!), rawScore: round6(raw[k]!) };
+    }),
+    regions: regions.map(({ polygon: _polygon, ...r }) => ({ id: stableUuid(`${idSeed}:region:${r.index}`), ...r })),
+    files: { ...OUTPUT_FILES },
+    timings: { ...timings, total: Object.entries(timings).reduce((a, [k, v]) => (k === 'read' || k === 'embed' ? a : a + v), 0) },
+  };
+  await writeAtomic(outDir, OUTPUT_FILES.result, `${JSON.stringify(result, null, 2)}\n`);
+  ctx.log.info(`wrote ${join(outDir, OUTPUT_FILES.result)}`);
+  return result;
+}
+
+/** Indices of the `m` highest calibrated scores (ties: raw, then index), best first. */
+function topIndices(calibrated: Float64Array, raw: Float64Array, m: number): number[] {
+  const better = (a: number, b: number) => calibrated[a]! - calibrated[b]! || raw[a]! - raw[b]! || b - a;
+  // Threshold by quantile first, then sort only the candidates.
+  const n = calibrated.length;
+  if (m >= n) return Array.from({ length: n }, (_, i) => i).sort((a, b) => better(b, a));
+  const sorted = Float64Array.from(calibrated).sort();
+  const cut = sorted[n - m]!;
+  const candidates: number[] = [];
+  for (let i = 0; i < n; i++) if (calibrated[i]! >= cut) candidates.push(i);
+  return candidates.sort((a, b) => better(b, a)).slice(0, m);
+}
+
+function round6(v: number): number {
+  return Math.round(v * 1e6) / 1e6;
+}
