@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import { CancelledError, DeviceError, invalidParameter, UnprocessableError } from '../errors.ts';
 import { locateModel, type ModelLocation, type ModelManifest, tokenGridSide } from './manifest.ts';
 import { modelCacheDir } from './model-store.ts';
@@ -30,20 +30,35 @@ export interface OrtEncoderOptions {
   maxBatch?: number;
 }
 
+/** onnxruntime-node, loaded by the first `create`: WebGPU-only processes (and device bundles without ORT's binaries) never load it. */
+let ortModule: typeof Ort | null = null;
+
+async function loadOrt(): Promise<typeof Ort> {
+  if (!ortModule) {
+    try {
+      const m = (await import('onnxruntime-node')) as typeof Ort & { default?: typeof Ort };
+      ortModule = m.InferenceSession ? m : m.default!;
+    } catch (err) {
+      throw new DeviceError(`onnxruntime-node cannot be loaded here (${(err as Error).message}); use --engine webgpu`, { cause: err });
+    }
+  }
+  return ortModule;
+}
+
 /** Protobuf field tags a ModelProto can start with (fields 1–8, 14, 20; varint or length-delimited). */
 const MODEL_PROTO_FIRST_BYTES = new Set([0x08, 0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42, 0x72, 0xa2]);
 
 export class OrtEncoder implements Encoder {
   private closed = false;
   /** The any-size graph's session, opened by the first `embedRegion`. */
-  private regionSession: Promise<ort.InferenceSession> | null = null;
+  private regionSession: Promise<Ort.InferenceSession> | null = null;
   private constructor(
     readonly manifest: ModelManifest,
     readonly device: EncoderDevice,
     readonly onnxPath: string,
-    private readonly session: ort.InferenceSession,
+    private readonly session: Ort.InferenceSession,
     private readonly maxBatch: number,
-    private readonly sessionOptions: ort.InferenceSession.SessionOptions,
+    private readonly sessionOptions: Ort.InferenceSession.SessionOptions,
   ) {}
 
   /**
@@ -60,10 +75,11 @@ export class OrtEncoder implements Encoder {
     if (!['cpu', 'webgpu', 'cuda'].includes(device)) throw invalidParameter('device', "'cpu', 'webgpu' or 'cuda'", device);
     if (!Number.isInteger(threads) || threads < 0 || threads > 1024) throw invalidParameter('threads', 'integer between 0 and 1024', threads);
     if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 4096) throw invalidParameter('maxBatch', 'integer between 1 and 4096', maxBatch);
-    checkBackend(device);
+    const ort = await loadOrt();
+    checkBackend(ort, device);
     await sniffOnnx(location.onnxPath);
-    let session: ort.InferenceSession;
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
+    let session: Ort.InferenceSession;
+    const sessionOptions: Ort.InferenceSession.SessionOptions = {
       executionProviders: [device],
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
@@ -113,8 +129,8 @@ export class OrtEncoder implements Encoder {
     for (let start = 0; start < n; start += this.maxBatch) {
       if (options.signal?.aborted) throw new CancelledError('encoding cancelled', { cause: options.signal.reason });
       const count = Math.min(this.maxBatch, n - start);
-      const input = new ort.Tensor('float32', pixels.subarray(start * tileLen, (start + count) * tileLen), [count, 3, inputSize, inputSize]);
-      let result: ort.InferenceSession.OnnxValueMapType;
+      const input = new ortModule!.Tensor('float32', pixels.subarray(start * tileLen, (start + count) * tileLen), [count, 3, inputSize, inputSize]);
+      let result: Ort.InferenceSession.OnnxValueMapType;
       try {
         result = await this.session.run({ [this.manifest.inputName]: input }, fetches);
       } catch (err) {
@@ -122,7 +138,7 @@ export class OrtEncoder implements Encoder {
       }
       embeddings.set(readOutput(result, outs.embedding, [count, d], this.manifest.name), start * d);
       if (tokens) tokens.set(readOutput(result, outs.tokens!, [count, tokenCount, d], this.manifest.name), start * tokenCount * d);
-      for (const value of Object.values(result)) (value as ort.Tensor).dispose?.();
+      for (const value of Object.values(result)) (value as Ort.Tensor).dispose?.();
     }
     return tokens ? { embeddings, tokens, tokenGrid: grid } : { embeddings };
   }
@@ -152,8 +168,8 @@ export class OrtEncoder implements Encoder {
     const fetches = wantTokens ? ['embedding', 'tokens'] : ['embedding'];
     for (let i = 0; i < n; i++) {
       if (options.signal?.aborted) throw new CancelledError('encoding cancelled', { cause: options.signal.reason });
-      const input = new ort.Tensor('float32', pixels.subarray(i * imageLen, (i + 1) * imageLen), [1, 3, size, size]);
-      let result: ort.InferenceSession.OnnxValueMapType;
+      const input = new ortModule!.Tensor('float32', pixels.subarray(i * imageLen, (i + 1) * imageLen), [1, 3, size, size]);
+      let result: Ort.InferenceSession.OnnxValueMapType;
       try {
         result = await session.run({ pixels: input }, fetches);
       } catch (err) {
@@ -161,7 +177,7 @@ export class OrtEncoder implements Encoder {
       }
       embeddings.set(readOutput(result, 'embedding', [1, d], this.manifest.name), i * d);
       if (tokens) tokens.set(readOutput(result, 'tokens', [1, tokenCount, d], this.manifest.name), i * tokenCount * d);
-      for (const value of Object.values(result)) (value as ort.Tensor).dispose?.();
+      for (const value of Object.values(result)) (value as Ort.Tensor).dispose?.();
     }
     return tokens ? { embeddings, tokens, tokenGrid: [grid, grid] } : { embeddings };
   }
@@ -178,7 +194,7 @@ export class OrtEncoder implements Encoder {
    * The any-size graph of this model: generated from its weights, cached in the model cache under
    * the hash of the fixed-size file (a changed model gets a new graph), opened on the same EP.
    */
-  private async openRegionSession(): Promise<ort.InferenceSession> {
+  private async openRegionSession(): Promise<Ort.InferenceSession> {
     const bytes = await readFile(this.onnxPath);
     const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
     const dir = join(modelCacheDir(), 'region-graphs');
@@ -198,7 +214,7 @@ export class OrtEncoder implements Encoder {
       await rename(tmp, path);
     }
     try {
-      return await ort.InferenceSession.create(graph, this.sessionOptions);
+      return await ortModule!.InferenceSession.create(graph, this.sessionOptions);
     } catch (err) {
       throw new UnprocessableError(`${path}: onnxruntime cannot load the any-size region graph: ${(err as Error).message}`, { cause: err });
     }
@@ -235,8 +251,8 @@ export class OrtEncoder implements Encoder {
   }
 }
 
-function readOutput(result: ort.InferenceSession.OnnxValueMapType, name: string, dims: number[], model: string): Float32Array {
-  const t = result[name] as ort.Tensor | undefined;
+function readOutput(result: Ort.InferenceSession.OnnxValueMapType, name: string, dims: number[], model: string): Float32Array {
+  const t = result[name] as Ort.Tensor | undefined;
   if (!t) throw new UnprocessableError(`${model}: output '${name}' missing from the run`);
   const ok = t.dims.length === dims.length && t.dims.every((v, i) => v === dims[i]);
   if (t.type !== 'float32' || !ok) {
@@ -246,7 +262,7 @@ function readOutput(result: ort.InferenceSession.OnnxValueMapType, name: string,
 }
 
 /** Refuses an EP this onnxruntime-node build does not ship, before trying to start it. */
-function checkBackend(device: EncoderDevice): void {
+function checkBackend(ort: typeof Ort, device: EncoderDevice): void {
   if (device === 'cpu') return;
   const backends = ort.listSupportedBackends?.() ?? [];
   const entry = backends.find((b) => b.name === device);
