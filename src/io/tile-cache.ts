@@ -8,7 +8,8 @@ import type { RgbImage } from '../readers/types.ts';
  */
 export class TileCache {
   private readonly entries = new Map<string, RgbImage>();
-  private readonly pending = new Map<string, Promise<RgbImage>>();
+  /** In-flight decodes; `store` turns true when any caller wants the result kept. */
+  private readonly pending = new Map<string, { promise: Promise<RgbImage>; store: boolean }>();
   private bytes = 0;
   private hitCount = 0;
   private missCount = 0;
@@ -51,19 +52,28 @@ export class TileCache {
     }
   }
 
-  /** The cached tile, or the result of `load` (stored, and shared with concurrent callers). */
-  getOrLoad(key: string, load: () => Promise<RgbImage>): Promise<RgbImage> {
+  /**
+   * The cached tile, or the result of `load` (shared with concurrent callers). With `store` false
+   * (a one-pass scan: the tile will not be asked for again) a newly decoded tile is returned but
+   * not kept, so the scan neither holds cache memory nor evicts tiles others are using.
+   */
+  getOrLoad(key: string, load: () => Promise<RgbImage>, store = true): Promise<RgbImage> {
     const hit = this.get(key);
     if (hit) { this.hitCount++; return Promise.resolve(hit); }
-    let p = this.pending.get(key);
-    if (p) { this.hitCount++; return p; }
+    const inFlight = this.pending.get(key);
+    if (inFlight) {
+      this.hitCount++;
+      inFlight.store ||= store;
+      return inFlight.promise;
+    }
     this.missCount++;
-    p = load().then(
-      (v) => { this.pending.delete(key); this.set(key, v); return v; },
+    const entry = { store, promise: null as unknown as Promise<RgbImage> };
+    entry.promise = load().then(
+      (v) => { this.pending.delete(key); if (entry.store) this.set(key, v); return v; },
       (err) => { this.pending.delete(key); throw err; },
     );
-    this.pending.set(key, p);
-    return p;
+    this.pending.set(key, entry);
+    return entry.promise;
   }
 
   /** Drops every entry whose key starts with `prefix` (a closed slide's tiles). */

@@ -36,6 +36,13 @@ export interface Mpp {
 
 export interface ReadOptions {
   signal?: AbortSignal;
+  /**
+   * false for a one-pass read (an analysis scan): tiles already cached are used, tiles decoded for
+   * this read are not kept. A scan meets each stored tile about once, so caching it would only hold
+   * memory that grows with the slide (up to the cache's bound) and evict tiles a viewer is using.
+   * Default true.
+   */
+  cache?: boolean;
 }
 
 /**

@@ -42,7 +42,8 @@ export async function readTiles(slide: Slide, plan: TilePlan, tiles: readonly Pl
       plan.levelIndex,
       regionW,
       regionH,
-      { signal },
+      // a pass over the plan meets each stored tile about once: keeping them would only hold memory
+      { signal, cache: false },
     );
     for (const i of members) {
       const t = tiles[i]!;

@@ -74,7 +74,7 @@ export async function computeTissueMask(slide: Slide, options: TissueMaskOptions
   for (let y = 0; y < level.height; y += stripRows) {
     if (options.signal?.aborted) throw new CancelledError('tissue mask cancelled');
     const rows = Math.min(stripRows, level.height - y);
-    const image = await slide.readRegion(0, Math.round(y * levelDs), levelIndex, level.width, rows, { signal: options.signal });
+    const image = await slide.readRegion(0, Math.round(y * levelDs), levelIndex, level.width, rows, { signal: options.signal, cache: false }); // one pass: keep no tiles
     const data = image.data;
     for (let r = 0; r < rows; r++) {
       const maskRow = Math.min(height - 1, Math.floor(((y + r) * levelDs) / downsample)) * width;

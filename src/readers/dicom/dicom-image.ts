@@ -104,8 +104,11 @@ export class DicomImage {
     }
   }
 
-  /** Pixels [x, x + w) × [y, y + h), inside the image, painted into `out` (stride `outWidth`) at (ox, oy). */
-  async paint(x: number, y: number, w: number, h: number, out: Buffer, outWidth: number, ox: number, oy: number): Promise<void> {
+  /**
+   * Pixels [x, x + w) × [y, y + h), inside the image, painted into `out` (stride `outWidth`) at
+   * (ox, oy); `store` false: frames decoded for it are not kept in the tile cache (a one-pass scan).
+   */
+  async paint(x: number, y: number, w: number, h: number, out: Buffer, outWidth: number, ox: number, oy: number, store = true): Promise<void> {
     const c0 = Math.floor(x / this.tileWidth);
     const c1 = Math.ceil((x + w) / this.tileWidth);
     const r0 = Math.floor(y / this.tileHeight);
@@ -115,7 +118,7 @@ export class DicomImage {
       for (let c = c0; c < c1; c++) {
         const frame = this.grid[r * this.tilesAcross + c]!;
         if (frame < 0) continue;
-        jobs.push(this.tile(frame).then((tile) => {
+        jobs.push(this.tile(frame, store).then((tile) => {
           const tx = c * this.tileWidth;
           const ty = r * this.tileHeight;
           const sx0 = Math.max(x, tx);
@@ -131,8 +134,8 @@ export class DicomImage {
     await Promise.all(jobs);
   }
 
-  private tile(frame: number): Promise<RgbImage> {
-    return this.cache.getOrLoad(`${this.cacheKey}/${frame}`, () => this.decode(frame));
+  private tile(frame: number, store = true): Promise<RgbImage> {
+    return this.cache.getOrLoad(`${this.cacheKey}/${frame}`, () => this.decode(frame), store);
   }
 
   private async decode(frame: number): Promise<RgbImage> {

@@ -72,7 +72,7 @@ export function createDicomSlide(spec: DicomSlideSpec): DicomSlide {
         const x1 = Math.min(img.width, levelX + width);
         const y1 = Math.min(img.height, levelY + height);
         if (options?.signal?.aborted) throw new CancelledError(`${name}: read cancelled`);
-        if (x1 > x0 && y1 > y0) await img.paint(x0, y0, x1 - x0, y1 - y0, data, width, x0 - levelX, y0 - levelY);
+        if (x1 > x0 && y1 > y0) await img.paint(x0, y0, x1 - x0, y1 - y0, data, width, x0 - levelX, y0 - levelY, options?.cache !== false);
         return { width, height, data };
       });
     },

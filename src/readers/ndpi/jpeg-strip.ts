@@ -76,8 +76,11 @@ export class JpegStrip {
     }
   }
 
-  /** Pixels [x, x + w) × [y, y + h) of this strip; the rectangle must lie inside the image. */
-  async readRect(x: number, y: number, w: number, h: number): Promise<RgbImage> {
+  /**
+   * Pixels [x, x + w) × [y, y + h) of this strip; the rectangle must lie inside the image. `store`
+   * false (a one-pass scan): decoded tiles are used for this read only, not kept in the tile store.
+   */
+  async readRect(x: number, y: number, w: number, h: number, store = true): Promise<RgbImage> {
     const L = this.layout;
     const c0 = Math.floor(x / L.tileWidth);
     const c1 = Math.ceil((x + w) / L.tileWidth);
@@ -87,7 +90,7 @@ export class JpegStrip {
     let pending: { row0: number; rows: number; col0: number; col1: number } | null = null;
     const rowBudget = Math.max(1, Math.floor(MAX_BLOCK_PIXELS / (L.tileHeight * Math.max(1, c1 - c0) * L.tileWidth)));
     const flush = async () => {
-      if (pending) await this.decodeBlock(pending.row0, pending.row0 + pending.rows, pending.col0, pending.col1, tiles);
+      if (pending) await this.decodeBlock(pending.row0, pending.row0 + pending.rows, pending.col0, pending.col1, tiles, store);
       pending = null;
     };
     for (let r = r0; r < r1; r++) {
@@ -113,7 +116,7 @@ export class JpegStrip {
     return `${this.cacheKey}:${r}:${c}`;
   }
 
-  private async decodeBlock(row0: number, row1: number, col0: number, col1: number, into: Map<string, RgbImage>): Promise<void> {
+  private async decodeBlock(row0: number, row1: number, col0: number, col1: number, into: Map<string, RgbImage>, store: boolean): Promise<void> {
     const L = this.layout;
     const left = col0 * L.tileWidth;
     const top = row0 * L.tileHeight;
@@ -146,7 +149,7 @@ export class JpegStrip {
         const tx = c * L.tileWidth - left;
         const ty = r * L.tileHeight - top;
         const tile = crop(img, tx, ty, Math.min(L.tileWidth, width - tx), Math.min(L.tileHeight, height - ty));
-        this.store.set(this.key(r, c), tile);
+        if (store) this.store.set(this.key(r, c), tile);
         into.set(`${r},${c}`, tile);
       }
     }

@@ -42,15 +42,15 @@ export function planLevels(strips: JpegStrip[]): NdpiLevel[] {
  * Pixels [x, x + w) × [y, y + h) of a level (inside its bounds): read from the stored strip and,
  * for a synthesised level, averaged over s × s boxes (edge boxes over the pixels that exist).
  */
-export async function readLevelRect(level: NdpiLevel, x: number, y: number, w: number, h: number): Promise<RgbImage> {
+export async function readLevelRect(level: NdpiLevel, x: number, y: number, w: number, h: number, store = true): Promise<RgbImage> {
   const s = level.scale;
-  if (s === 1) return level.strip.readRect(x, y, w, h);
+  if (s === 1) return level.strip.readRect(x, y, w, h, store);
   const L = level.strip.layout;
   const sx = x * s;
   const sy = y * s;
   const sw = Math.min((x + w) * s, L.width) - sx;
   const sh = Math.min((y + h) * s, L.height) - sy;
-  const src = await level.strip.readRect(sx, sy, sw, sh);
+  const src = await level.strip.readRect(sx, sy, sw, sh, store);
   const out = Buffer.allocUnsafe(w * h * 3);
   const sums = new Uint32Array(w * 3);
   for (let oy = 0; oy < h; oy++) {

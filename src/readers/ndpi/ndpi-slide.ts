@@ -77,7 +77,7 @@ export function createNdpiSlide(spec: NdpiSlideSpec): NdpiSlide {
         const y1 = Math.min(L.height, levelY + height);
         if (x1 > x0 && y1 > y0) {
           if (options?.signal?.aborted) throw new CancelledError(`${source.name}: read cancelled`);
-          const part = await readLevelRect(L, x0, y0, x1 - x0, y1 - y0);
+          const part = await readLevelRect(L, x0, y0, x1 - x0, y1 - y0, options?.cache !== false);
           const rowBytes = part.width * 3;
           for (let y = 0; y < part.height; y++) {
             part.data.copy(data, ((y0 - levelY + y) * width + (x0 - levelX)) * 3, y * rowBytes, (y + 1) * rowBytes);

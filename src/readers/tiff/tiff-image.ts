@@ -40,14 +40,14 @@ export class TiffImage {
   get width(): number { return this.ifd.width; }
   get height(): number { return this.ifd.height; }
 
-  /** Decoded block `(bx, by)`, or null when the file leaves it out (reads as white). */
-  readBlock(bx: number, by: number): Promise<RgbImage | null> {
+  /** Decoded block `(bx, by)`, or null when the file leaves it out (reads as white); `store` false: not kept in the cache. */
+  readBlock(bx: number, by: number, store = true): Promise<RgbImage | null> {
     const index = by * this.ifd.blocksAcross + bx;
     const hit = this.cache.get(`${this.cacheKey}/${index}`);
-    return hit ? Promise.resolve(hit) : this.loadBlock(index, bx, by);
+    return hit ? Promise.resolve(hit) : this.loadBlock(index, bx, by, store);
   }
 
-  private async loadBlock(index: number, bx: number, by: number): Promise<RgbImage | null> {
+  private async loadBlock(index: number, bx: number, by: number, store: boolean): Promise<RgbImage | null> {
     const ifd = this.ifd;
     const where = `${this.source.name}: ${this.label} ${ifd.isTiled ? 'tile' : 'strip'} (${bx}, ${by})`;
     const loc = await ifd.blocks.location(index);
@@ -60,7 +60,7 @@ export class TiffImage {
         if (err instanceof LaminaError) throw err;
         throw new CorruptSlideError(`${where}: cannot decode: ${(err as Error).message}`, { cause: err });
       }
-    });
+    }, store);
   }
 
   private blockContext(bx: number, by: number, where: string): BlockContext {
@@ -107,8 +107,9 @@ export class TiffImage {
   /**
    * The image's pixels in `[x, x+w) × [y, y+h)` (image coordinates, may extend past the image) as a
    * new `w × h` RGB buffer, white outside the image. Each block is decoded once and its rows copied.
+   * `useCache` false (a one-pass scan): blocks decoded here are not kept in the tile cache.
    */
-  async read(x: number, y: number, w: number, h: number, signal?: AbortSignal): Promise<Buffer> {
+  async read(x: number, y: number, w: number, h: number, signal?: AbortSignal, useCache = true): Promise<Buffer> {
     if (signal?.aborted) throw new CancelledError('region read cancelled');
     const ifd = this.ifd;
     const x0 = Math.max(0, x), y0 = Math.max(0, y);
@@ -120,11 +121,12 @@ export class TiffImage {
     const by0 = Math.floor(y0 / bh), by1 = Math.floor((y1 - 1) / bh);
     const across = bx1 - bx0 + 1;
     const total = across * (by1 - by0 + 1);
-    if (ifd.isTiled && total >= 2 && total <= MAX_MOSAIC_TILES && ifd.width * ifd.height * 3 > this.cache.maxBytes) {
+    if (ifd.isTiled && total >= 2 && total <= MAX_MOSAIC_TILES && (!useCache || ifd.width * ifd.height * 3 > this.cache.maxBytes)) {
       // A level larger than the whole cache is read at random, so its tiles are rarely met again:
       // decode a multi-tile read's uncached tiles in one libvips call and skip the cache (measured
       // on a 4.3-Gpx slide: 35.7 vs 24.8 MPix per CPU-second tile by tile, and 17.3 when the mosaic
-      // is also split into the cache). Levels that fit in the cache keep the per-tile cached path.
+      // is also split into the cache). Levels that fit in the cache keep the per-tile cached path,
+      // unless the caller scans (`useCache` false), where nothing is kept either way.
       let missing = 0;
       for (let by = by0; by <= by1; by++) {
         for (let bx = bx0; bx <= bx1; bx++) if (!this.cache.has(`${this.cacheKey}/${by * ifd.blocksAcross + bx}`)) missing++;
@@ -148,7 +150,7 @@ export class TiffImage {
         const i = next++;
         const bx = bx0 + (i % across), by = by0 + Math.floor(i / across);
         try {
-          const block = await this.readBlock(bx, by);
+          const block = await this.readBlock(bx, by, useCache);
           if (block) copyBlock(block, bx * bw, by * bh, x0, y0, x1, y1, x, y, w, out);
         } catch (err) {
           failed = true;

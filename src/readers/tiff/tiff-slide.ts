@@ -65,7 +65,7 @@ export function createTiffSlide(spec: TiffSlideSpec): Slide {
     readRegion(level0X: number, level0Y: number, level: number, width: number, height: number, options?: ReadOptions): Promise<RgbImage> {
       return guard(async () => {
         const { levelX, levelY } = checkRegionRequest(levels, level0X, level0Y, level, width, height);
-        const data = await images[level]!.read(levelX, levelY, width, height, options?.signal);
+        const data = await images[level]!.read(levelX, levelY, width, height, options?.signal, options?.cache !== false);
         return { width, height, data };
       });
     },
