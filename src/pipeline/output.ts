@@ -27,11 +27,31 @@ export async function removeOutputs(outDir: string): Promise<void> {
   for (const name of Object.values(OUTPUT_FILES)) await rm(join(outDir, name), { force: true }).catch(() => {});
 }
 
-/** Writes `data` to `dir/name` via a temporary file and rename (atomic on one filesystem). */
-export async function writeAtomic(dir: string, name: string, data: string | Buffer): Promise<void> {
+/**
+ * Writes `data` to `dir/name` via a temporary file and rename (atomic on one filesystem). Text that
+ * grows with the slide (a row per tile) can come as lines: they are written in chunks of about
+ * 64 KiB as they are made, so the whole text is never held in memory.
+ */
+export async function writeAtomic(dir: string, name: string, data: string | Buffer | Iterable<string>): Promise<void> {
   const tmp = join(dir, `.${name}.tmp-${process.pid}`);
-  await writeFile(tmp, data);
+  await writeFile(tmp, typeof data === 'string' || Buffer.isBuffer(data) ? data : chunkLines(data));
   await rename(tmp, join(dir, name));
+}
+
+/** Joins lines (each ending with its own newline or not, as given) into chunks of about `chunkChars`. */
+export function* chunkLines(lines: Iterable<string>, chunkChars = 1 << 16): Generator<string> {
+  let parts: string[] = [];
+  let length = 0;
+  for (const line of lines) {
+    parts.push(line);
+    length += line.length;
+    if (length >= chunkChars) {
+      yield parts.join('');
+      parts = [];
+      length = 0;
+    }
+  }
+  if (parts.length > 0) yield parts.join('');
 }
 
 let cachedVersion: string | null = null;
