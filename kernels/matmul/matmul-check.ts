@@ -9,16 +9,56 @@ import { recordDispatch, destroyDispatch } from '../dispatch/dispatch.ts';
 import { Matmul } from './matmul.ts';
 import { matmulCpu, relativeError } from './matmul.cpu.ts';
 
-export interface MatmulCase { M: number; N: number; K: number; gelu?: boolean; residual?: boolean; layerScale?: boolean; precision: Precision; path?: 'auto' | 'portable' | 'subgroup-matrix'; seed: number }
+export interface MatmulCase { M: number; N: number; K: number; gelu?: boolean; residual?: boolean; layerScale?: boolean; precision: Precision; path?: 'auto' | 'portable' | 'subgroup-matrix'; seed: number;
+  /** W uploaded as [N, K]; f32 output; a tiling spec for the subgroup-matrix path. */
+  transposeW?: boolean; outF32?: boolean; spec?: string }
+
+/** Times `reps` back-to-back dispatches of one GEMM on random inputs; median of 3 submissions, ms per dispatch. */
+export async function timeMatmul(ctx: GpuContext, c: { M: number; N: number; K: number; gelu?: boolean; residual?: boolean; spec?: string; reps: number }): Promise<{ ms: number; kernel: string }> {
+  const { M, N, K } = c;
+  const mm = await Matmul.create(ctx, { precision: 'f16', N, K, gelu: c.gelu, residual: c.residual, spec: c.spec });
+  const bufs = [randomUniform(M * K, 1, 1), randomUniform(K * N, 2, 0.03), randomUniform(N, 3, 0.1), randomUniform(M * N, 4, 1)].map((v) => uploadTensor(ctx, v, 'f16'));
+  try {
+    const d = mm.prepare({ M, N, K }, { x: bufs[0]!, w: bufs[1]!, bias: bufs[2]!, out: bufs[3]! });
+    const run = async () => {
+      const enc = ctx.device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      for (let i = 0; i < c.reps; i++) recordDispatch(pass, d);
+      pass.end();
+      ctx.device.queue.submit([enc.finish()]);
+      const t0 = performance.now();
+      await ctx.sync();
+      return t0;
+    };
+    await run();
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      await run();
+      times.push((performance.now() - t0) / c.reps);
+    }
+    destroyDispatch(d);
+    return { ms: times.sort((a, b) => a - b)[1]!, kernel: mm.name };
+  } finally {
+    for (const b of bufs) b.destroy();
+    mm.destroy();
+  }
+}
 
 export async function checkMatmul(ctx: GpuContext, c: MatmulCase): Promise<{ error: number; kernel: string }> {
   const { M, N, K, precision } = c;
   const r = (n: number, s: number, a: number) => roundTo(randomUniform(n, c.seed * 7 + s, a), precision);
   const x = r(M * K, 1, 1), w = r(K * N, 2, 1 / Math.sqrt(K)), bias = r(N, 3, 0.5), gamma = c.layerScale ? r(N, 4, 1) : undefined;
   const init = c.residual ? r(M * N, 5, 1) : undefined;
-  const mm = await Matmul.create(ctx, { precision, N, K, gelu: c.gelu, residual: c.residual, path: c.path });
-  const bufs = [uploadTensor(ctx, x, precision), uploadTensor(ctx, w, precision), uploadTensor(ctx, bias, precision), gamma ? uploadTensor(ctx, gamma, precision) : undefined];
-  const out = guardedOutput(ctx, M * N, precision, init);
+  const mm = await Matmul.create(ctx, { precision, N, K, gelu: c.gelu, residual: c.residual, path: c.path, transposeW: c.transposeW, outF32: c.outF32, spec: c.spec });
+  const outPrecision: Precision = c.outF32 ? 'f32' : precision;
+  let wUp = w;
+  if (c.transposeW) {
+    wUp = new Float32Array(K * N);
+    for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) wUp[n * K + k] = w[k * N + n]!;
+  }
+  const bufs = [uploadTensor(ctx, x, precision), uploadTensor(ctx, wUp, precision), uploadTensor(ctx, bias, precision), gamma ? uploadTensor(ctx, gamma, precision) : undefined];
+  const out = guardedOutput(ctx, M * N, outPrecision, init);
   try {
     const d = mm.prepare({ M, N, K }, { x: bufs[0]!, w: bufs[1]!, bias: bufs[2]!, gamma: bufs[3], out });
     const enc = ctx.device.createCommandEncoder();
@@ -26,7 +66,7 @@ export async function checkMatmul(ctx: GpuContext, c: MatmulCase): Promise<{ err
     recordDispatch(pass, d);
     pass.end();
     ctx.device.queue.submit([enc.finish()]);
-    const got = await readGuarded(ctx, out, M * N, precision);
+    const got = await readGuarded(ctx, out, M * N, outPrecision);
     destroyDispatch(d);
     const ref = matmulCpu({ M, N, K, x, w, bias, gamma, gelu: c.gelu, residual: c.residual }, init);
     return { error: relativeError(got, ref), kernel: mm.name };

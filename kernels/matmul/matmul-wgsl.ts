@@ -13,14 +13,22 @@ export interface Epilogue {
   residual: boolean;
 }
 
-export interface PortableMatmul extends Epilogue {
+/** Operand layout beyond the plain row-major GEMM (batched attention products use both). */
+export interface Layout {
+  /** W is given as [N, K] row-major (the right operand is its transpose: Q·Kᵀ). */
+  transposeW: boolean;
+  /** Y is f32 whatever the input precision (attention scores before the softmax). */
+  outF32: boolean;
+}
+
+export interface PortableMatmul extends Epilogue, Layout {
   path: 'portable';
   precision: 'f16' | 'f32';
   /** Run-time loop bounds (CPU adapters). */
   opaqueLoops: boolean;
 }
 
-export interface SubgroupMatrixMatmul extends Epilogue {
+export interface SubgroupMatrixMatmul extends Epilogue, Layout {
   path: 'subgroup-matrix';
   /** Rows and columns of the workgroup's output tile. */
   bm: number; bn: number;
@@ -31,6 +39,14 @@ export interface SubgroupMatrixMatmul extends Epilogue {
   subgroupSize: number;
   /** Side of the square f16 → f32 matrix. */
   tile: number;
+  /**
+   * 1: one workgroup-memory tile, two barriers per K step. 2: two tiles; the next step's global
+   * loads are issued into registers before this step's matrix products and stored after them,
+   * one barrier per K step.
+   */
+  stages: 1 | 2;
+  /** Right matrices loaded straight from storage (W not staged); needs N % bn = 0 and K % bk = 0. */
+  wDirect: boolean;
 }
 
 export type MatmulVariant = PortableMatmul | SubgroupMatrixMatmul;
@@ -42,10 +58,41 @@ export function outputTile(v: MatmulVariant): [number, number] {
 
 /** A stable key for the pipeline cache. */
 export function matmulKey(v: MatmulVariant): string {
-  const e = `${v.gelu ? '-gelu' : ''}${v.residual ? '-res' : ''}`;
+  const e = `${v.gelu ? '-gelu' : ''}${v.residual ? '-res' : ''}${v.transposeW ? '-wT' : ''}${v.outF32 ? '-yf32' : ''}`;
   if (v.path === 'portable') return `matmul/portable-${v.precision}${e}${v.opaqueLoops ? '-opaque' : ''}`;
-  return `matmul/sgmat-${v.bm}x${v.bn}x${v.bk}-sg${v.sgm}x${v.sgn}x${v.subgroupSize}-t${v.tile}${e}`;
+  return `matmul/sgmat-${shapeSpec(v)}-x${v.subgroupSize}-t${v.tile}${e}`;
 }
+
+/** The tiling part of a subgroup-matrix variant as `BMxBNxBK-sgMxN-sS[-wd]` (`--gemm` in the benches). */
+export function shapeSpec(v: SubgroupMatrixMatmul): string {
+  return `${v.bm}x${v.bn}x${v.bk}-sg${v.sgm}x${v.sgn}-s${v.stages}${v.wDirect ? '-wd' : ''}`;
+}
+
+export type MatmulShapeSpec = Pick<SubgroupMatrixMatmul, 'bm' | 'bn' | 'bk' | 'sgm' | 'sgn' | 'stages' | 'wDirect'>;
+
+/** Parses {@link shapeSpec}'s format. */
+export function parseShapeSpec(spec: string): MatmulShapeSpec {
+  const m = /^(\d+)x(\d+)x(\d+)-sg(\d+)x(\d+)-s([12])(-wd)?$/.exec(spec);
+  if (!m) throw new Error(`GEMM spec '${spec}': expected BMxBNxBK-sgMxN-s1|s2[-wd], e.g. 128x128x32-sg4x2-s2`);
+  return { bm: +m[1]!, bn: +m[2]!, bk: +m[3]!, sgm: +m[4]!, sgn: +m[5]!, stages: +m[6]! as 1 | 2, wDirect: !!m[7] };
+}
+
+/** Workgroup memory of a variant in bytes (against maxComputeWorkgroupStorageSize). */
+export function workgroupBytes(v: MatmulVariant): number {
+  if (v.path === 'portable') return 2 * 64 * 16 * 4;
+  const xs = v.bm * (v.bk + 8) * 2;
+  const ws = v.wDirect ? 0 : (v.transposeW ? v.bn * (v.bk + 8) : v.bk * (v.bn + 8)) * 2;
+  return v.stages * (xs + ws) + v.sgm * v.sgn * v.tile * v.tile * 4;
+}
+
+/** Uniform words of every GEMM kernel: shape, leading dimensions and batch strides (elements). */
+export const PARAMS_STRUCT = `struct Params {
+  M: u32, N: u32, K: u32, kw: u32,      // kw: rows of W that hold data (zeros past it)
+  ldx: u32, ldw: u32, ldy: u32, heads: u32,
+  xI: u32, xJ: u32, xO: u32, pad: u32,  // operand base = (z / heads)·I + (z % heads)·J + O
+  wI: u32, wJ: u32, wO: u32, pad1: u32,
+  yI: u32, yJ: u32, yO: u32, pad2: u32,
+}`;
 
 const GELU_FN = `// Exact GELU, x·Φ(x), with erf from the complementary error function's Chebyshev fit
 // (Numerical Recipes erfcc, |rel err| < 1.2e-7), the same formula as the CPU reference.
@@ -69,8 +116,8 @@ function portableWgsl(v: PortableMatmul): string {
   portableTemplate ??= readFileSync(new URL('matmul.portable.wgsl', import.meta.url), 'utf8');
   const values: Record<string, string> = {
     ENABLES: v.precision === 'f16' ? 'enable f16;' : '',
-    ET: v.precision, GELU: v.gelu ? '1' : '0', RESIDUAL: v.residual ? '1' : '0',
-    OPAQUE: v.opaqueLoops ? '1' : '0', GELU_FN,
+    ET: v.precision, YT: v.outF32 ? 'f32' : v.precision, GELU: v.gelu ? '1' : '0', RESIDUAL: v.residual ? '1' : '0',
+    TRANSPOSE_W: v.transposeW ? '1' : '0', OPAQUE: v.opaqueLoops ? '1' : '0', GELU_FN, PARAMS_STRUCT,
   };
   return portableTemplate.replace(/\{\{(\w+)\}\}/g, (_, k: string) => {
     if (!(k in values)) throw new Error(`matmul template: no value for {{${k}}}`);
@@ -79,43 +126,108 @@ function portableWgsl(v: PortableMatmul): string {
 }
 
 function subgroupMatrixWgsl(v: SubgroupMatrixMatmul): string {
-  const { bm, bn, bk, sgm, sgn, subgroupSize: sg, tile: t } = v;
+  const { bm, bn, bk, sgm, sgn, subgroupSize: sg, tile: t, stages, wDirect, transposeW: wT } = v;
   const tm = bm / sgm / t, tn = bn / sgn / t;
+  const nsg = sgm * sgn, wg = nsg * sg;
   if (!Number.isInteger(tm) || !Number.isInteger(tn) || bk % t || bk % 8 || bn % 8 || (t * t) % sg) {
     throw new Error(`subgroup-matrix GEMM cannot tile ${bm}x${bn}x${bk} with ${sgm}x${sgn} subgroups of ${sg} and ${t}-tiles`);
   }
-  const nsg = sgm * sgn;
+  if (wDirect && wT) throw new Error('subgroup-matrix GEMM: direct W loads are for row-major W only');
+  // Chunks of 8 f16 (16 bytes) per staged tile, and how many each invocation moves.
+  const xChunks = bm * bk / 8, wChunks = bk * bn / 8;
+  const perX = xChunks / wg, perW = wChunks / wg;
+  if (stages === 2 && (!Number.isInteger(perX) || (!wDirect && !Number.isInteger(perW)))) {
+    throw new Error(`double-buffered GEMM needs the ${bm}x${bk} and ${bk}x${bn} tiles to split evenly over ${wg} invocations`);
+  }
   const left = `subgroup_matrix_left<f16, ${t}, ${t}>`;
   const right = `subgroup_matrix_right<f16, ${t}, ${t}>`;
   const result = `subgroup_matrix_result<f32, ${t}, ${t}>`;
+  const yt = v.outF32 ? 'f32' : 'f16';
   const L: string[] = [];
   for (let i = 0; i < tm; i++) for (let j = 0; j < tn; j++) L.push(`  var acc_${i}_${j} = ${result}();`);
   const declare = L.join('\n');
+  // Matrix products of one staged K tile (xo, wo: offsets of the tile copy in use).
   const inner: string[] = [];
   for (let kk = 0; kk < bk / t; kk++) {
     inner.push('    {');
-    for (let i = 0; i < tm; i++) inner.push(`      let a_${i} = subgroupMatrixLoad<${left}, row_major>(&xs, (r0 + ${i * t}u) * XS + ${kk * t}u, XS);`);
-    for (let j = 0; j < tn; j++) inner.push(`      let b_${j} = subgroupMatrixLoad<${right}, row_major>(&ws, ${kk * t}u * WS + c0 + ${j * t}u, WS);`);
+    for (let i = 0; i < tm; i++) inner.push(`      let a_${i} = subgroupMatrixLoad<${left}, row_major>(&xs, xo + (r0 + ${i * t}u) * XS + ${kk * t}u, XS);`);
+    for (let j = 0; j < tn; j++) {
+      if (wDirect) inner.push(`      let b_${j} = subgroupMatrixLoad<${right}, row_major>(&w, wb + (k0 + ${kk * t}u) * p.ldw + col0 + c0 + ${j * t}u, p.ldw);`);
+      else if (wT) inner.push(`      let b_${j} = subgroupMatrixLoad<${right}, col_major>(&ws, wo + (c0 + ${j * t}u) * WS + ${kk * t}u, WS);`);
+      else inner.push(`      let b_${j} = subgroupMatrixLoad<${right}, row_major>(&ws, wo + ${kk * t}u * WS + c0 + ${j * t}u, WS);`);
+    }
     for (let i = 0; i < tm; i++) for (let j = 0; j < tn; j++) inner.push(`      acc_${i}_${j} = subgroupMatrixMultiplyAccumulate(a_${i}, b_${j}, acc_${i}_${j});`);
     inner.push('    }');
+  }
+  // Staged tiles: X is BM×BK (chunks along k); W is BK×BN (chunks along n) or, transposed, BN×BK.
+  const xRow = '(BK / 8u)', wRow = wT ? '(BK / 8u)' : '(BN / 8u)';
+  const xAt = (i: string) => `(${i} / ${xRow}) * XS + (${i} % ${xRow}) * 8u`;
+  const wAt = (i: string) => `(${i} / ${wRow}) * WS + (${i} % ${wRow}) * 8u`;
+  const xLoad = (i: string, k0: string) => `ldX(xb, row0 + ${i} / ${xRow}, ${k0} + (${i} % ${xRow}) * 8u)`;
+  const wLoad = (i: string, k0: string) => wT ? `ldW(wb, col0 + ${i} / ${wRow}, ${k0} + (${i} % ${wRow}) * 8u)` : `ldW(wb, ${k0} + ${i} / ${wRow}, col0 + (${i} % ${wRow}) * 8u)`;
+  let loop: string;
+  if (stages === 1) {
+    loop = `  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+    workgroupBarrier();
+    for (var i = lid; i < ${xChunks}u; i += WG) { putX(${xAt('i')}, ${xLoad('i', 'k0')}); }
+${wDirect ? '' : `    for (var i = lid; i < ${wChunks}u; i += WG) { putW(${wAt('i')}, ${wLoad('i', 'k0')}); }\n`}    workgroupBarrier();
+    let xo = 0u;
+    let wo = 0u;
+${inner.join('\n')}
+  }`;
+  } else {
+    const pre: string[] = [], fetch: string[] = [], put: string[] = [];
+    for (let c = 0; c < perX; c++) {
+      pre.push(`  let ix_${c} = lid + ${c * wg}u;`);
+      fetch.push(`    let qx_${c} = ${xLoad(`ix_${c}`, 'k0 + BK')};`);
+      put.push(`    putX(nxo + ${xAt(`ix_${c}`)}, qx_${c});`);
+    }
+    if (!wDirect) for (let c = 0; c < perW; c++) {
+      pre.push(`  let iw_${c} = lid + ${c * wg}u;`);
+      fetch.push(`    let qw_${c} = ${wLoad(`iw_${c}`, 'k0 + BK')};`);
+      put.push(`    putW(nwo + ${wAt(`iw_${c}`)}, qw_${c});`);
+    }
+    const first = put.map((l) => l.replace(/nxo \+ |nwo \+ /, '')).join('\n');
+    const firstFetch = fetch.map((l) => l.replace('k0 + BK', '0u')).join('\n');
+    loop = `${pre.join('\n')}
+  {
+    let k0 = 0u;
+${firstFetch}
+${first}
+  }
+  workgroupBarrier();
+  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+    let cur = (k0 / BK) & 1u;
+    let xo = cur * XT;
+    let wo = cur * WT;
+    let nxo = XT - xo;
+    let nwo = WT - wo;
+    // Next tile's global loads first, so they are in flight during this tile's products.
+${fetch.join('\n')}
+${inner.join('\n')}
+${put.join('\n')}
+    workgroupBarrier();
+  }`;
   }
   const epi: string[] = [];
   for (let i = 0; i < tm; i++) for (let j = 0; j < tn; j++) {
     epi.push('  workgroupBarrier();');
     epi.push(`  subgroupMatrixStore<row_major>(&scr, sg * TT, acc_${i}_${j}, T);`);
     epi.push('  workgroupBarrier();');
-    epi.push(`  writeTile(sg, lane, row0 + r0 + ${i * t}u, col0 + c0 + ${j * t}u);`);
+    epi.push(`  writeTile(sg, lane, yb, row0 + r0 + ${i * t}u, col0 + c0 + ${j * t}u);`);
   }
+  const wsSize = wT ? 'BN * WS' : 'BK * WS';
   return `// GEMM, subgroup-matrix path (generated by matmul-wgsl.ts): Y[M, N] = epilogue(X[M, K] · W[K, N]),
-// f16 tensors, f32 accumulation in subgroup matrices (tensor cores). A workgroup owns BM×BN outputs;
-// its ${nsg} subgroups (${sgm}×${sgn}) own ${tm}×${tn} tiles of ${t}×${t}. X and W tiles pass through workgroup
-// memory with 16-byte loads (K and N multiples of 8). The epilogue goes through a per-subgroup f32
-// scratch tile: y = acc + bias; GELU; y = out + gamma·y when RESIDUAL.
+// f16 tensors, f32 accumulation in subgroup matrices (tensor cores). A workgroup owns BM×BN outputs
+// of batch entry z = workgroup_id.z; its ${nsg} subgroups (${sgm}×${sgn}) own ${tm}×${tn} tiles of ${t}×${t}.
+// X${wDirect ? '' : ' and W'} tiles pass through workgroup memory with 16-byte loads (K, N, strides and bases
+// multiples of 8)${stages === 2 ? ', double-buffered (one barrier per K step)' : ''}${wDirect ? '; W matrices load straight from storage' : ''}${wT ? '; W is [N, K] (transposed operand)' : ''}.
+// The epilogue goes through a per-subgroup f32 scratch tile: y = acc + bias; GELU; y = out + gamma·y when RESIDUAL.
 enable f16;
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 
-struct Params { M: u32, N: u32, K: u32, pad: u32 }
+${PARAMS_STRUCT}
 
 const BM: u32 = ${bm}u;
 const BN: u32 = ${bn}u;
@@ -123,24 +235,40 @@ const BK: u32 = ${bk}u;
 const T: u32 = ${t}u;
 const TT: u32 = ${t * t}u;
 const SG: u32 = ${sg}u;
-const WG: u32 = ${nsg * sg}u;
+const WG: u32 = ${wg}u;
 const XS: u32 = BK + 8u;
-const WS: u32 = BN + 8u;
+const WS: u32 = ${wT ? 'BK' : 'BN'} + 8u;
+const XT: u32 = BM * XS;
+const WT: u32 = ${wsSize};
 const GELU: u32 = ${v.gelu ? 1 : 0}u;
 const RESIDUAL: u32 = ${v.residual ? 1 : 0}u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> w: array<${wDirect ? 'f16' : 'vec4<u32>'}>;
 @group(0) @binding(3) var<storage, read> bias: array<f16>;
 @group(0) @binding(4) var<storage, read> gamma: array<f16>;
-@group(0) @binding(5) var<storage, read_write> y: array<f16>;
+@group(0) @binding(5) var<storage, read_write> y: array<${yt}>;
 
-var<workgroup> xs: array<f16, BM * XS>;
-var<workgroup> ws: array<f16, BK * WS>;
-var<workgroup> scr: array<f32, ${nsg} * TT>;
+var<workgroup> xs: array<f16, ${stages} * XT>;
+${wDirect ? '' : `var<workgroup> ws: array<f16, ${stages} * WT>;\n`}var<workgroup> scr: array<f32, ${nsg} * TT>;
 
 ${GELU_FN}
+
+// 8 f16 of X at (row, k..k+8); zeros outside.
+fn ldX(xb: u32, row: u32, k: u32) -> vec4<u32> {
+  if (row < p.M && k < p.K) { return x[(xb + row * p.ldx + k) / 8u]; }
+  return vec4<u32>(0u);
+}
+${wDirect ? '' : wT ? `// 8 f16 of the [N, K] operand at (n, k..k+8); zeros outside.
+fn ldW(wb: u32, n: u32, k: u32) -> vec4<u32> {
+  if (n < p.N && k < p.K) { return w[(wb + n * p.ldw + k) / 8u]; }
+  return vec4<u32>(0u);
+}` : `// 8 f16 of W at (k, n..n+8); zeros outside (rows from kw on are zeros too).
+fn ldW(wb: u32, k: u32, n: u32) -> vec4<u32> {
+  if (k < p.kw && n < p.N) { return w[(wb + k * p.ldw + n) / 8u]; }
+  return vec4<u32>(0u);
+}`}
 
 fn putX(at: u32, q: vec4<u32>) {
   let a = bitcast<vec2<f16>>(q.x); let b = bitcast<vec2<f16>>(q.y);
@@ -148,23 +276,24 @@ fn putX(at: u32, q: vec4<u32>) {
   xs[at] = a.x; xs[at + 1u] = a.y; xs[at + 2u] = b.x; xs[at + 3u] = b.y;
   xs[at + 4u] = c.x; xs[at + 5u] = c.y; xs[at + 6u] = d.x; xs[at + 7u] = d.y;
 }
-fn putW(at: u32, q: vec4<u32>) {
+${wDirect ? '' : `fn putW(at: u32, q: vec4<u32>) {
   let a = bitcast<vec2<f16>>(q.x); let b = bitcast<vec2<f16>>(q.y);
   let c = bitcast<vec2<f16>>(q.z); let d = bitcast<vec2<f16>>(q.w);
   ws[at] = a.x; ws[at + 1u] = a.y; ws[at + 2u] = b.x; ws[at + 3u] = b.y;
   ws[at + 4u] = c.x; ws[at + 5u] = c.y; ws[at + 6u] = d.x; ws[at + 7u] = d.y;
-}
+}`}
 
 // This subgroup's scratch tile → output rows m0.., columns n0.. with the epilogue.
-fn writeTile(sg: u32, lane: u32, m0: u32, n0: u32) {
+fn writeTile(sg: u32, lane: u32, yb: u32, m0: u32, n0: u32) {
   for (var e = lane; e < TT; e += SG) {
     let m = m0 + e / T;
     let n = n0 + e % T;
     if (m < p.M && n < p.N) {
+      let at = yb + m * p.ldy + n;
       var v = scr[sg * TT + e] + f32(bias[n]);
       if (GELU == 1u) { v = gelu(v); }
-      if (RESIDUAL == 1u) { v = f32(y[m * p.N + n]) + f32(gamma[n]) * v; }
-      y[m * p.N + n] = f16(v);
+      if (RESIDUAL == 1u) { v = f32(y[at]) + f32(gamma[n]) * v; }
+      y[at] = ${yt}(v);
     }
   }
 }
@@ -174,28 +303,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_id) sg: u32) {
   let row0 = wg.y * BM;
   let col0 = wg.x * BN;
+  let bi = wg.z / p.heads;
+  let bj = wg.z % p.heads;
+  let xb = bi * p.xI + bj * p.xJ + p.xO;
+  let wb = bi * p.wI + bj * p.wJ + p.wO;
+  let yb = bi * p.yI + bj * p.yJ + p.yO;
   let r0 = (sg / ${sgn}u) * ${tm * t}u;
   let c0 = (sg % ${sgn}u) * ${tn * t}u;
 ${declare}
-  for (var k0 = 0u; k0 < p.K; k0 += BK) {
-    workgroupBarrier();
-    for (var i = lid; i < BM * BK / 8u; i += WG) {
-      let r = i / (BK / 8u);
-      let c = (i % (BK / 8u)) * 8u;
-      var q = vec4<u32>(0u);
-      if (row0 + r < p.M && k0 + c < p.K) { q = x[((row0 + r) * p.K + k0 + c) / 8u]; }
-      putX(r * XS + c, q);
-    }
-    for (var i = lid; i < BK * BN / 8u; i += WG) {
-      let r = i / (BN / 8u);
-      let c = (i % (BN / 8u)) * 8u;
-      var q = vec4<u32>(0u);
-      if (k0 + r < p.K && col0 + c < p.N) { q = w[((k0 + r) * p.N + col0 + c) / 8u]; }
-      putW(r * WS + c, q);
-    }
-    workgroupBarrier();
-${inner.join('\n')}
-  }
+${loop}
 ${epi.join('\n')}
 }
 `;

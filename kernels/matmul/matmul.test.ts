@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { GpuContext } from '../gpu/gpu-context.ts';
 import { checkMatmul } from './matmul-check.ts';
+import { matmulWgsl, parseShapeSpec, shapeSpec, workgroupBytes, type SubgroupMatrixMatmul } from './matmul-wgsl.ts';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
@@ -29,5 +30,51 @@ describe('matmul kernel (portable path on this adapter)', () => {
         }
       });
     });
+    it(`${precision}: W given as [N, K] (Q·Kᵀ), f32 output`, async () => {
+      if (precision === 'f16' && !ctx.capabilities.shaderF16) return;
+      for (const [j, s] of [{ M: 37, N: 29, K: 16 }, { M: 70, N: 66, K: 40 }].entries()) {
+        const r = await checkMatmul(ctx, { ...s, precision, transposeW: true, outF32: true, seed: 90 + j, path: 'portable' });
+        // f32 output keeps the accumulation: f32 rounding of sums of f16-exact inputs only
+        assert.ok(r.error <= 1e-5, `${r.kernel}: relative error ${r.error}`);
+      }
+    });
   }
+});
+
+// The tensor-core kernels cannot run here (lavapipe has no subgroup matrices; their results are
+// checked on the H200 by `lamina bench encoder --check` and bench/encoder-gemm.ts), so their
+// generated WGSL is compiled on Dawn's null backend, which has the feature, for every code path:
+// one or two stages, staged or direct W, transposed W, f32 output, each epilogue. The null
+// backend allows 16 KiB of workgroup memory, so the tiles are small; the generator is the same.
+describe('subgroup-matrix GEMM WGSL (null backend)', () => {
+  it('tiling specs round-trip', () => {
+    for (const spec of ['128x128x32-sg4x2-s1', '128x128x32-sg2x2-s2-wd', '64x128x32-sg2x2-s2']) {
+      assert.equal(shapeSpec({ ...parseShapeSpec(spec), path: 'subgroup-matrix', subgroupSize: 32, tile: 16, gelu: false, residual: false, transposeW: false, outF32: false }), spec);
+    }
+    assert.throws(() => parseShapeSpec('128x128'), /expected/);
+  });
+
+  it('every code path compiles', async () => {
+    const nullCtx = await GpuContext.create({ backend: 'null' });
+    try {
+      assert.ok(nullCtx.capabilities.subgroupMatrix, 'null backend exposes chromium-experimental-subgroup-matrix');
+      // Dawn wants the workgroup a multiple of the largest subgroup size (128 here).
+      const base = { path: 'subgroup-matrix' as const, subgroupSize: nullCtx.capabilities.subgroupMaxSize, tile: 16, gelu: false, residual: false, transposeW: false, outF32: false };
+      const variants: SubgroupMatrixMatmul[] = [
+        { ...base, ...parseShapeSpec('32x32x16-sg1x1-s1') },
+        { ...base, ...parseShapeSpec('32x32x32-sg1x1-s2'), gelu: true },
+        { ...base, ...parseShapeSpec('64x32x32-sg1x1-s2'), residual: true },
+        { ...base, ...parseShapeSpec('32x32x32-sg1x1-s2-wd'), gelu: true },
+        { ...base, ...parseShapeSpec('32x32x16-sg1x1-s1-wd'), residual: true },
+        { ...base, ...parseShapeSpec('32x32x32-sg1x1-s2'), transposeW: true, outF32: true },
+        { ...base, ...parseShapeSpec('32x32x16-sg1x1-s1'), transposeW: true },
+      ];
+      for (const v of variants) {
+        assert.ok(workgroupBytes(v) <= nullCtx.device.limits.maxComputeWorkgroupStorageSize);
+        await nullCtx.pipeline(`test/${shapeSpec(v)}-${v.gelu}-${v.residual}-${v.transposeW}-${v.outF32}`, matmulWgsl(v));
+      }
+    } finally {
+      await nullCtx.destroy();
+    }
+  });
 });

@@ -13,9 +13,15 @@
 import { invalidParameter, InvalidParameterError } from '../../src/errors.ts';
 import type { GpuCapabilities, GpuContext } from '../gpu/gpu-context.ts';
 import { bindAll, type Dispatch, uniformWords } from '../dispatch/dispatch.ts';
-import { matmulKey, matmulWgsl, outputTile, type MatmulVariant } from './matmul-wgsl.ts';
+import { matmulKey, matmulWgsl, outputTile, parseShapeSpec, workgroupBytes, type MatmulShapeSpec, type MatmulVariant } from './matmul-wgsl.ts';
 
 export type { MatmulVariant } from './matmul-wgsl.ts';
+
+/**
+ * The subgroup-matrix tiling used unless a spec is given (see NOTES.md for the sweep behind it):
+ * 128×128 outputs per workgroup, K step 32, 4×2 subgroups of 32×64.
+ */
+export const DEFAULT_GEMM_SPEC = '128x128x32-sg4x2-s1';
 
 export interface MatmulOptions {
   precision: 'f16' | 'f32';
@@ -28,9 +34,25 @@ export interface MatmulOptions {
   residual?: boolean;
   /** @defaultValue 'auto' */
   path?: 'auto' | 'portable' | 'subgroup-matrix';
+  /** W is [N, K] (the product is X·Wᵀ). @defaultValue false */
+  transposeW?: boolean;
+  /** f32 output whatever the precision. @defaultValue false */
+  outF32?: boolean;
+  /** Subgroup-matrix tiling, `BMxBNxBK-sgMxN-s1|s2[-wd]` ({@link DEFAULT_GEMM_SPEC}). */
+  spec?: string;
 }
 
 export interface MatmulShape { M: number; N: number; K: number }
+
+/** One operand of a batched product: element (z, r, c) at `(z / heads)·i + (z % heads)·j + offset + r·ld + c`. */
+export interface OperandLayout { ld: number; i?: number; j?: number; offset?: number }
+
+/**
+ * `batch` products of M×N×K, grouped as (batch / heads) × heads (attention: images × heads).
+ * `kw`: rows of W that hold data (rows from kw to K read as zeros; the keys of one image when
+ * K is padded). @defaultValue K
+ */
+export interface BatchedShape extends MatmulShape { batch: number; heads: number; kw?: number; x: OperandLayout; w: OperandLayout; y: OperandLayout }
 
 export interface MatmulBuffers {
   x: GPUBuffer;
@@ -45,19 +67,34 @@ export interface MatmulBuffers {
 }
 
 /** The kernel for an adapter and shape: subgroup matrices when the adapter and shape allow. */
-export function chooseMatmul(caps: GpuCapabilities, options: MatmulOptions): MatmulVariant {
+export function chooseMatmul(caps: GpuCapabilities, options: MatmulOptions, maxWorkgroupBytes = 16384): MatmulVariant {
   const gelu = options.gelu ?? false, residual = options.residual ?? false;
+  const transposeW = options.transposeW ?? false, outF32 = options.outF32 ?? false;
   const path = options.path ?? 'auto';
   if (path !== 'portable') {
     const config = caps.subgroupMatrixConfigs.find((c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === c.N && c.N === c.K);
     const sg = caps.subgroupMaxSize;
+    // 16-byte staging runs along K for X (and for W when transposed), along N for W.
+    const shapeOk = options.K % 8 === 0 && (transposeW || options.N % 8 === 0);
     const ok = options.precision === 'f16' && caps.shaderF16 && caps.subgroups && caps.subgroupMatrix && config
-      && caps.subgroupMinSize === sg && options.K % 8 === 0 && options.N % 8 === 0 && config.M * config.M % sg === 0;
-    if (ok) return { path: 'subgroup-matrix', bm: 128, bn: 128, bk: 32, sgm: 4, sgn: 2, subgroupSize: sg, tile: config.M, gelu, residual };
+      && caps.subgroupMinSize === sg && shapeOk && config.M * config.M % sg === 0;
+    if (ok) {
+      const make = (s: MatmulShapeSpec): MatmulVariant => {
+        // Direct W loads have no bounds checks of their own: only for whole tiles of row-major W.
+        const wDirect = s.wDirect && !transposeW && options.N % s.bn === 0 && options.K % s.bk === 0;
+        return { path: 'subgroup-matrix', ...s, wDirect, subgroupSize: sg, tile: config.M, gelu, residual, transposeW, outF32 };
+      };
+      let v = make(parseShapeSpec(options.spec ?? DEFAULT_GEMM_SPEC));
+      if (workgroupBytes(v) > maxWorkgroupBytes) {
+        if (options.spec) throw new InvalidParameterError(`GEMM ${options.spec} needs ${workgroupBytes(v)} bytes of workgroup memory; the adapter has ${maxWorkgroupBytes}`);
+        v = make(parseShapeSpec(DEFAULT_GEMM_SPEC));
+      }
+      return v;
+    }
     if (path === 'subgroup-matrix') throw new InvalidParameterError('the subgroup-matrix GEMM needs f16, an adapter with chromium-experimental-subgroup-matrix (square f16→f32), a fixed subgroup size, and K, N multiples of 8');
   }
   if (options.precision === 'f16' && !caps.shaderF16) throw new InvalidParameterError('f16 GEMM needs the shader-f16 feature');
-  return { path: 'portable', precision: options.precision, opaqueLoops: caps.cpu, gelu, residual };
+  return { path: 'portable', precision: options.precision, opaqueLoops: caps.cpu, gelu, residual, transposeW, outF32 };
 }
 
 export class Matmul {
@@ -68,7 +105,8 @@ export class Matmul {
   /** Compiles (once per context and variant) the kernel. */
   static async create(ctx: GpuContext, options: MatmulOptions): Promise<Matmul> {
     if (options.precision !== 'f16' && options.precision !== 'f32') throw invalidParameter('precision', "'f16' or 'f32'", options.precision);
-    const variant = chooseMatmul(ctx.capabilities, options);
+    if (options.spec) parseShapeSpec(options.spec);
+    const variant = chooseMatmul(ctx.capabilities, options, ctx.device.limits.maxComputeWorkgroupStorageSize);
     const pipeline = await ctx.pipeline(matmulKey(variant), matmulWgsl(variant));
     return new Matmul(ctx, variant, options.precision, pipeline);
   }
@@ -78,22 +116,49 @@ export class Matmul {
   /** A dispatch for this shape and these buffers (its uniform is the caller's to destroy). */
   prepare(shape: MatmulShape, b: MatmulBuffers): Dispatch {
     const { M, N, K } = shape;
-    for (const [k, v] of Object.entries(shape)) if (!Number.isInteger(v) || v < 1 || v >= 2 ** 31) throw invalidParameter(k, 'positive integer', v);
-    if (this.variant.path === 'subgroup-matrix' && (K % 8 || N % 8)) throw new InvalidParameterError(`subgroup-matrix GEMM needs K and N multiples of 8, got K=${K} N=${N}`);
+    return this.prepareBatched({ M, N, K, batch: 1, heads: 1, x: { ld: K }, w: { ld: this.variant.transposeW ? K : N }, y: { ld: N } }, b);
+  }
+
+  /** A dispatch of `batch` products with strided operands (one workgroup layer per product). */
+  prepareBatched(shape: BatchedShape, b: MatmulBuffers): Dispatch {
+    const { M, N, K, batch, heads } = shape;
+    const kw = shape.kw ?? K;
+    for (const [k, v] of Object.entries({ M, N, K, batch, heads, kw })) if (!Number.isInteger(v) || v < 1 || v >= 2 ** 31) throw invalidParameter(k, 'positive integer', v);
+    if (kw > K) throw invalidParameter('kw', `at most K = ${K}`, kw);
+    const v = this.variant;
+    const sgmat = v.path === 'subgroup-matrix';
+    if (sgmat && (K % 8 || (!v.transposeW && N % 8))) throw new InvalidParameterError(`subgroup-matrix GEMM needs K${v.transposeW ? '' : ' and N'} multiples of 8, got K=${K} N=${N}`);
+    if (sgmat && v.wDirect && (N % v.bn || K % v.bk || kw !== K)) throw new InvalidParameterError(`GEMM ${this.name} loads W directly: needs N % ${v.bn} = 0, K % ${v.bk} = 0 and no padded rows`);
     const e = this.precision === 'f16' ? 2 : 4;
+    const ye = v.outF32 ? 4 : e;
+    const layout = (name: string, o: OperandLayout, rows: number, cols: number, minLd: number, buf: GPUBuffer, elemBytes: number) => {
+      const i = o.i ?? 0, j = o.j ?? 0, off = o.offset ?? 0;
+      for (const [k, x] of Object.entries({ ld: o.ld, i, j, offset: off })) {
+        if (!Number.isInteger(x) || x < 0 || x >= 2 ** 31) throw invalidParameter(`${name}.${k}`, 'non-negative integer', x);
+        if (sgmat && name !== 'y' && x % 8) throw invalidParameter(`${name}.${k}`, 'multiple of 8 (16-byte loads)', x);
+      }
+      if (o.ld < minLd) throw invalidParameter(`${name}.ld`, `at least ${minLd}`, o.ld);
+      const end = Math.floor((batch - 1) / heads) * i + Math.min(heads, batch) * j - j + off + (rows - 1) * o.ld + cols;
+      if (end * elemBytes > buf.size || end >= 2 ** 32) throw new InvalidParameterError(`matmul ${name}: needs ${end * elemBytes} bytes, buffer has ${buf.size}`);
+      return [i, j, off];
+    };
+    const [wr, wc] = v.transposeW ? [N, K] : [kw, N];
+    const xl = layout('x', shape.x, M, K, K, b.x, e);
+    const wl = layout('w', shape.w, wr, wc, wc, b.w, e);
+    const yl = layout('y', shape.y, M, N, N, b.out, ye);
     const need = (name: string, buf: GPUBuffer, elems: number) => {
       if (buf.size < elems * e) throw new InvalidParameterError(`matmul ${name}: needs ${elems * e} bytes, buffer has ${buf.size}`);
     };
-    need('x', b.x, M * K); need('w', b.w, K * N); need('bias', b.bias, N); need('out', b.out, M * N);
+    need('bias', b.bias, N);
     if (b.gamma) need('gamma', b.gamma, N);
     if ([b.x, b.w, b.bias, b.gamma].includes(b.out)) throw new InvalidParameterError('matmul output must not alias an input');
-    const [tm, tn] = outputTile(this.variant);
+    const [tm, tn] = outputTile(v);
     const limit = this.ctx.device.limits.maxComputeWorkgroupsPerDimension;
     const gx = Math.ceil(N / tn), gy = Math.ceil(M / tm);
-    if (gx > limit || gy > limit) throw new InvalidParameterError(`matmul grid ${gx}×${gy} exceeds ${limit} workgroups per dimension`);
-    const uniform = uniformWords(this.ctx.device, [M, N, K, 0]);
+    if (gx > limit || gy > limit || batch > limit) throw new InvalidParameterError(`matmul grid ${gx}×${gy}×${batch} exceeds ${limit} workgroups per dimension`);
+    const uniform = uniformWords(this.ctx.device, [M, N, K, kw, shape.x.ld, shape.w.ld, shape.y.ld, heads, xl[0]!, xl[1]!, xl[2]!, 0, wl[0]!, wl[1]!, wl[2]!, 0, yl[0]!, yl[1]!, yl[2]!, 0]);
     const bindGroup = bindAll(this.ctx.device, this.pipeline, uniform, [b.x, b.w, b.bias, b.gamma ?? this.onesFor(N), b.out]);
-    return { label: this.name, pipeline: this.pipeline, bindGroup, groups: [gx, gy, 1], uniform };
+    return { label: this.name, pipeline: this.pipeline, bindGroup, groups: [gx, gy, batch], uniform };
   }
 
   private onesFor(n: number): GPUBuffer {

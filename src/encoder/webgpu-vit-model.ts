@@ -16,6 +16,7 @@ import { convWeightToGemm, im2colBytes, PatchEmbed } from '../../kernels/patch-e
 import { VitTokens } from '../../kernels/vit-tokens/vit-tokens.ts';
 import { positionTable, type PosInterpolation } from '../../kernels/vit-tokens/pos-embed.ts';
 import { FlashAttention, type AttentionVariant } from '../../kernels/flash-attention/flash-attention.ts';
+import { GEMM_ATTENTION_MAX_SEQ, GemmAttention, gemmAttentionBytes, type GemmAttentionPlan } from '../../kernels/matmul/gemm-attention.ts';
 import type { VitConfig, VitWeights } from './vit-config.ts';
 
 export interface VitModelOptions {
@@ -29,7 +30,21 @@ export interface VitModelOptions {
   interpolation?: PosInterpolation;
   /** An explicit flash-attention kernel shape (tests: the emulated subgroup-matrix path). */
   attentionVariant?: AttentionVariant;
+  /**
+   * How attention runs. 'flash': our flash-attention kernel at every length. 'gemm': for
+   * sequences up to {@link GEMM_ATTENTION_MAX_SEQ} tokens (and ≤ 1 GiB of scores), Q·Kᵀ and P·V as
+   * batched GEMMs with the S×S scores materialised (kernels/matmul/gemm-attention.ts); flash beyond.
+   * 'auto': 'gemm' only where it runs on tensor cores, passes its self-check, and the flash kernel's
+   * own tensor-core path is unavailable (it failed its self-check); else 'flash'.
+   * @defaultValue 'auto'
+   */
+  attention?: 'auto' | 'flash' | 'gemm';
+  /** Subgroup-matrix GEMM tiling (`BMxBNxBK-sgMxN-s1|s2[-wd]`); benchmarks. @defaultValue DEFAULT_GEMM_SPEC */
+  gemm?: string;
 }
+
+/** Most bytes of attention scores a plan may hold before falling back to flash attention. */
+const GEMM_ATTENTION_MAX_BYTES = 2 ** 30;
 
 /** Output of one forward: f32 host arrays. */
 export interface VitForwardResult {
@@ -45,10 +60,10 @@ interface Block {
   fc1W: GPUBuffer; fc1B: GPUBuffer; fc2W: GPUBuffer; fc2B: GPUBuffer; ls2?: GPUBuffer;
 }
 
-type Step = { kind: 'dispatch'; d: Dispatch } | { kind: 'attention' };
+type Step = { kind: 'dispatch'; d: Dispatch; owned?: false } | { kind: 'attention' };
 
 interface Plan {
-  key: string; images: number; size: number; seq: number; grid: number; withTokens: boolean;
+  key: string; images: number; size: number; seq: number; grid: number; withTokens: boolean; attention?: GemmAttentionPlan;
   buffers: GPUBuffer[]; pixels: GPUBuffer; qkv: GPUBuffer; att: GPUBuffer; out: GPUBuffer; staging: GPUBuffer;
   outBytes: number; steps: Step[];
 }
@@ -60,7 +75,7 @@ export class VitGpuModel {
   private constructor(
     readonly ctx: GpuContext, readonly config: VitConfig, readonly precision: 'f16' | 'f32', private readonly options: VitModelOptions,
     private readonly w: { patchW: GPUBuffer; patchB: GPUBuffer; prefix: GPUBuffer; norm: [GPUBuffer, GPUBuffer]; blocks: Block[]; pos: Float32Array },
-    private readonly k: { patch: PatchEmbed; qkv: Matmul; proj: Matmul; fc1: Matmul; fc2: Matmul; ln: LayerNorm; tokens: VitTokens; attention: FlashAttention },
+    private readonly k: { patch: PatchEmbed; qkv: Matmul; proj: Matmul; fc1: Matmul; fc2: Matmul; ln: LayerNorm; tokens: VitTokens; attention: FlashAttention; gemmAttention?: GemmAttention },
   ) {}
 
   /** Uploads the weights and compiles the kernels. */
@@ -113,21 +128,32 @@ export class VitGpuModel {
       norm: [up(get('norm.weight'), 'norm-w'), up(get('norm.bias'), 'norm-b')] as [GPUBuffer, GPUBuffer],
       blocks, pos: get('pos_embed').slice(),
     };
-    const mm = (N: number, K: number, o: { gelu?: boolean; residual?: boolean }) => Matmul.create(ctx, { precision, N, K, path, ...o });
+    const mm = (N: number, K: number, o: { gelu?: boolean; residual?: boolean }) => Matmul.create(ctx, { precision, N, K, path, spec: options.gemm, ...o });
     const [patch, qkv, proj, fc1, fc2, ln, tokens, attention] = await Promise.all([
       PatchEmbed.create(ctx, { precision, patchSize: config.patchSize, dim: D, path }),
       mm(3 * D, D, {}), mm(D, D, { residual: true }), mm(H, D, { gelu: true }), mm(D, H, { residual: true }),
       LayerNorm.create(ctx, precision), VitTokens.create(ctx, precision),
       FlashAttention.create(ctx, { headDim, precision, path: (options.attentionPath ?? path) === 'portable' ? 'portable' : 'auto', ...(options.attentionVariant ? { variant: options.attentionVariant } : {}) }),
     ]);
-    const model = new VitGpuModel(ctx, config, precision, options, w, { patch, qkv, proj, fc1, fc2, ln, tokens, attention });
+    const mode = options.attention ?? 'auto';
+    if (mode !== 'auto' && mode !== 'flash' && mode !== 'gemm') throw invalidParameter('attention', "'auto', 'flash' or 'gemm'", mode);
+    let gemmAttention: GemmAttention | undefined;
+    if (mode === 'gemm' || (mode === 'auto' && attention.variant.path !== 'subgroup-matrix' && qkv.variant.path === 'subgroup-matrix')) {
+      gemmAttention = await GemmAttention.create(ctx, { headDim, precision, path, spec: options.gemm });
+      if (mode === 'auto' && !(gemmAttention.tensorCores && await gemmAttentionVerified(ctx, gemmAttention))) {
+        gemmAttention.destroy();
+        gemmAttention = undefined;
+      }
+    }
+    const model = new VitGpuModel(ctx, config, precision, options, w, { patch, qkv, proj, fc1, fc2, ln, tokens, attention, gemmAttention });
     model.owned.push(...owned);
     return model;
   }
 
   /** Kernel names, for logs and benchmark headers. */
   describeKernels(): string {
-    return `${this.precision}: ${this.k.qkv.name}, ${this.k.attention.name}`;
+    const ga = this.k.gemmAttention;
+    return `${this.precision}: ${this.k.qkv.name}, ${ga ? `attention ≤ ${GEMM_ATTENTION_MAX_SEQ} tokens: ${ga.name}, longer: ` : ''}${this.k.attention.name}`;
   }
 
   /**
@@ -233,26 +259,33 @@ export class VitGpuModel {
 
     const steps: Step[] = [];
     const add = (d: Dispatch) => steps.push({ kind: 'dispatch', d });
+    const ga = this.k.gemmAttention;
+    const heads = c.numHeads;
+    const useGemm = ga !== undefined && seq <= GEMM_ATTENTION_MAX_SEQ && gemmAttentionBytes({ images, heads, seq }, this.precision) <= GEMM_ATTENTION_MAX_BYTES;
+    const attentionPlan = useGemm ? ga.plan({ images, heads, seq }, qkv, att) : undefined;
     this.k.patch.prepare(images, size, { pixels, weight: this.w.patchW, bias: this.w.patchB, cols, out: patches }).forEach(add);
     add(this.k.tokens.prepare({ images, seq, prefix, D }, { patches, prefixTokens: this.w.prefix, pos, out: x }));
     const eps = c.layerNormEps;
     for (const b of this.w.blocks) {
       add(this.k.ln.prepare({ rows, D, eps }, { x, gamma: b.norm1[0], beta: b.norm1[1], out: h }));
       add(this.k.qkv.prepare({ M: rows, N: 3 * D, K: D }, { x: h, w: b.qkvW, bias: b.qkvB, out: qkv }));
-      steps.push({ kind: 'attention' });
+      // The GEMM attention's dispatches are shared by every block (same buffers); freed once.
+      if (attentionPlan) for (const d of attentionPlan.dispatches) steps.push({ kind: 'dispatch', d, owned: false });
+      else steps.push({ kind: 'attention' });
       add(this.k.proj.prepare({ M: rows, N: D, K: D }, { x: att, w: b.projW, bias: b.projB, gamma: b.ls1, out: x }));
       add(this.k.ln.prepare({ rows, D, eps }, { x, gamma: b.norm2[0], beta: b.norm2[1], out: h }));
       add(this.k.fc1.prepare({ M: rows, N: H, K: D }, { x: h, w: b.fc1W, bias: b.fc1B, out: mlp }));
       add(this.k.fc2.prepare({ M: rows, N: D, K: H }, { x: mlp, w: b.fc2W, bias: b.fc2B, gamma: b.ls2, out: x }));
     }
     add(this.k.ln.prepare(withTokens ? { rows, D, eps } : { rows: images, D, eps, step: seq }, { x, gamma: this.w.norm[0], beta: this.w.norm[1], out }));
-    const plan: Plan = { key, images, size, seq, grid, withTokens, buffers, pixels, qkv, att, out, staging, outBytes, steps };
+    const plan: Plan = { key, images, size, seq, grid, withTokens, buffers, pixels, qkv, att, out, staging, outBytes, steps, attention: attentionPlan };
     this.plans.set(key, plan);
     return plan;
   }
 
   private free(plan: Plan): void {
-    for (const s of plan.steps) if (s.kind === 'dispatch') destroyDispatch(s.d);
+    for (const s of plan.steps) if (s.kind === 'dispatch' && s.owned !== false) destroyDispatch(s.d);
+    plan.attention?.destroy();
     for (const b of plan.buffers) b.destroy();
   }
 
@@ -264,5 +297,26 @@ export class VitGpuModel {
     this.owned.length = 0;
     for (const m of [this.k.patch, this.k.qkv, this.k.proj, this.k.fc1, this.k.fc2]) m.destroy();
     this.k.attention.destroy();
+    this.k.gemmAttention?.destroy();
   }
+
+  /** Which attention a forward of this many tokens per image uses (logs, benchmarks). */
+  attentionFor(images: number, size: number): string {
+    return this.plan(images, size, false).attention ? this.k.gemmAttention!.name : this.k.attention.name;
+  }
+}
+
+const gemmAttentionVerdicts = new WeakMap<GpuContext, boolean>();
+
+/** The GEMM attention once per context on a small random case against the CPU reference. */
+async function gemmAttentionVerified(ctx: GpuContext, ga: GemmAttention): Promise<boolean> {
+  let ok = gemmAttentionVerdicts.get(ctx);
+  if (ok === undefined) {
+    const { checkGemmAttention } = await import('../../kernels/matmul/gemm-attention-check.ts');
+    const err = await checkGemmAttention(ctx, ga, { images: 2, heads: 3, seq: 37 }, 42).catch(() => Infinity);
+    ok = err <= 1e-2;
+    if (!ok) process.emitWarning(`gemm-attention: relative error ${err} against the CPU reference on ${ctx.describe()}; using flash attention`);
+    gemmAttentionVerdicts.set(ctx, ok);
+  }
+  return ok;
 }

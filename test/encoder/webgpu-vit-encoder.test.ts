@@ -89,4 +89,29 @@ describe('WebGpuVitEncoder vs OrtEncoder', () => {
       await ort.close();
     }
   });
+
+  // Attention as two batched GEMMs + softmax (the short-sequence path; on lavapipe through the
+  // portable GEMM): same bound against ORT, batches split over two forwards, register tokens and
+  // patch 14 (seq 5 + 49 = 54, not a multiple of 8: padded score rows).
+  it('attention as GEMMs (attention: gemm) agrees with ORT', async () => {
+    const model = BUILTIN_MODELS['untrained-vit-tiny-p14-reg4']!;
+    const loc = await writeVitModel(`${tmp.dir}/gemm-attention`, model.config, randomVitWeights(model.config, model.seed), {
+      name: 'gemm-attention', mean: model.mean, std: model.std, mpp: model.mpp, trained: false,
+    });
+    const ort = await OrtEncoder.create(loc, { threads: 1 });
+    const gpu = await WebGpuVitEncoder.create(loc, { context: ctx, maxBatch: 2, attention: 'gemm' });
+    try {
+      assert.match(gpu.describe(), /gemm-attention/);
+      const size = model.config.inputSize, n = 3;
+      const pixels = randomPixels(n, size, 7);
+      const want = await ort.embed(pixels, n, { tokens: true });
+      const got = await gpu.embed(pixels, n, { tokens: true });
+      const d = model.config.dim;
+      assert.ok(minRowCosine(got.embeddings, want.embeddings, d) >= 0.999);
+      assert.ok(minRowCosine(got.tokens!, want.tokens!, d) >= 0.999);
+    } finally {
+      await gpu.close();
+      await ort.close();
+    }
+  });
 });

@@ -6,13 +6,15 @@
  * tokens each, patch tokens read back). `--engine ort` times OrtEncoder on `--ep` (cpu or webgpu);
  * run it as a separate process from the webgpu engine (ORT links its own Dawn). `--check` first
  * runs the GEMM kernel against its CPU twin on awkward shapes and the engine against ORT's CPU EP
- * on two tiles (cosine per embedding).
+ * on two tiles (cosine per embedding). `--attention flash,gemm` times the engine once per attention
+ * mode (webgpu-vit-model.ts `attention`), `--gemm SPEC` sets the GEMM tiling (kernels/matmul).
  */
 import { writeFileSync } from 'node:fs';
 import { parseFlags, numberFlag } from '../../args.ts';
 import { invalidParameter } from '../../../errors.ts';
 import type { Command } from '../../main.ts';
 import { resolveModel } from '../../../encoder/model-store.ts';
+import type { ModelLocation } from '../../../encoder/manifest.ts';
 import { OrtEncoder } from '../../../encoder/ort-encoder.ts';
 import { WebGpuVitEncoder } from '../../../encoder/webgpu-vit-encoder.ts';
 import { GpuContext } from '../../../../kernels/gpu/gpu-context.ts';
@@ -22,7 +24,7 @@ import { KnnSearch } from '../../../../kernels/knn/knn.ts';
 import { knnScores } from '../../../scoring/knn.ts';
 import { worstRowCosine } from '../../../util/row-cosine.ts';
 
-const usage = 'lamina bench encoder [--engine webgpu|ort] [--ep cpu|webgpu] [--model untrained-vit-b16] [--batch 64] [--size N] [--reps 10] [--regions 1024,2048] [--knn BANK [--knn-queries 10000] [--knn-dim 384]] [--precision f16|f32] [--path auto|portable] [--check] [--gpu N] [--json FILE]';
+const usage = 'lamina bench encoder [--engine webgpu|ort] [--ep cpu|webgpu] [--model untrained-vit-b16] [--batch 64] [--size N] [--reps 10] [--regions 1024,2048] [--knn BANK [--knn-queries 10000] [--knn-dim 384]] [--precision f16|f32] [--path auto|portable] [--attention auto|flash|gemm[,…]] [--gemm BMxBNxBK-sgMxN-sS[-wd]] [--check] [--gpu N] [--json FILE]';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -40,6 +42,88 @@ async function timeIt(reps: number, fn: () => Promise<unknown>): Promise<number[
   return times;
 }
 
+interface EngineRun {
+  batch: number; reps: number; size: number; regions: number[]; precision?: 'f16' | 'f32'; path: 'auto' | 'portable';
+  mode: 'auto' | 'flash' | 'gemm'; gemm?: string; attentionPath: 'auto' | 'portable'; check: boolean;
+  /** The kNN flags, on the first run only. */
+  knn?: Record<string, string | boolean | undefined>;
+  pixels: Float32Array;
+}
+
+/** One engine configuration: checks (with `check`), tiles/s end to end and resident, regions, kNN. */
+async function benchEngine(ctx: GpuContext, location: ModelLocation, o: EngineRun, results: Record<string, unknown>): Promise<void> {
+  const m = location.manifest;
+  const { batch, reps, size, pixels } = o;
+  const enc = await WebGpuVitEncoder.create(location, { context: ctx, maxBatch: batch, path: o.path, attentionPath: o.attentionPath, attention: o.mode, ...(o.gemm ? { gemm: o.gemm } : {}), ...(o.precision ? { precision: o.precision } : {}) });
+  try {
+    console.log(`WebGPU ViT engine (--attention ${o.mode}) on ${enc.describe()}`);
+    const tileAttention = enc.model.attentionFor(batch, size);
+    console.log(`attention at ${size} px (${(size / m.patchSize) ** 2} patches): ${tileAttention}`);
+    results.tileAttention = tileAttention;
+    if (o.check) {
+      const prec = enc.model.precision;
+      const checks: Record<string, number> = {};
+      if (o.knn) {
+        for (const [i, c] of [{ M: 394, N: 768, K: 768 }, { M: 130, N: 72, K: 24, gelu: true }, { M: 1, N: 8, K: 8, residual: true, layerScale: true }, { M: 1000, N: 3072, K: 768, gelu: true }, { M: 777, N: 768, K: 3072, residual: true, layerScale: true }, { M: 197, N: 197, K: 64, transposeW: true, outF32: true }].entries()) {
+          const r = await checkMatmul(ctx, { ...c, precision: prec, path: o.path, seed: 100 + i, spec: o.gemm });
+          checks[`${r.kernel} M=${c.M} N=${c.N} K=${c.K}`] = r.error;
+          console.log(`check ${r.kernel} M=${c.M} N=${c.N} K=${c.K}: relative error ${r.error.toExponential(2)} (bound ${prec === 'f16' ? '2e-3' : '1e-5'})`);
+        }
+      }
+      const ort = await OrtEncoder.create(location, { device: 'cpu' });
+      const two = randomUniform(2 * 3 * m.inputSize * m.inputSize, 12);
+      const want = await ort.embed(two, 2, { tokens: true });
+      await ort.close();
+      const got = await enc.embed(two, 2, { tokens: true });
+      const ce = worstRowCosine(got.embeddings, want.embeddings, m.embeddingDim), ct = worstRowCosine(got.tokens!, want.tokens!, m.embeddingDim);
+      console.log(`check engine vs ONNX Runtime CPU EP, 2 tiles: min cosine ${ce.toFixed(6)} (embeddings), ${ct.toFixed(6)} (patch tokens); floor 0.999`);
+      Object.assign(results, { checks, cosineEmbeddings: ce, cosineTokens: ct });
+    }
+    const e2e = median(await timeIt(reps, () => enc.embed(pixels, batch, { tokens: false })));
+    await enc.model.replay(batch, size, 1);
+    const t0 = performance.now();
+    await enc.model.replay(batch, size, reps);
+    const resident = (performance.now() - t0) / reps;
+    console.log(`${m.name}, ${size} px, batch ${batch}: ${(batch / (e2e / 1000)).toFixed(1)} tiles/s end to end (median ${e2e.toFixed(1)} ms per batch), ${(batch / (resident / 1000)).toFixed(1)} tiles/s GPU-resident (${resident.toFixed(1)} ms per forward, ${reps} back to back)`);
+    Object.assign(results, { kernels: enc.describe(), msPerBatch: e2e, tilesPerSecond: batch / (e2e / 1000), residentMsPerForward: resident, residentTilesPerSecond: batch / (resident / 1000) });
+    const regionResults: Record<string, unknown>[] = [];
+    for (const r of o.regions) {
+      const px = randomUniform(3 * r * r, r);
+      const n = (r / m.patchSize) ** 2;
+      const times = await timeIt(Math.min(reps, 5), () => enc.embedRegion(px, 1, r, { tokens: true }));
+      const t = median(times);
+      const s0 = performance.now();
+      await enc.model.replay(1, r, Math.min(reps, 5));
+      const res = (performance.now() - s0) / Math.min(reps, 5);
+      console.log(`region ${r}² (${n} tokens, ${enc.model.attentionFor(1, r)}): ${(1000 / t).toFixed(2)} regions/s end to end with patch tokens (median ${t.toFixed(1)} ms), ${(1000 / res).toFixed(2)} regions/s GPU-resident (${res.toFixed(1)} ms)`);
+      regionResults.push({ size: r, tokens: n, msPerRegion: t, regionsPerSecond: 1000 / t, residentMs: res });
+    }
+    if (regionResults.length) results.regions = regionResults;
+    const values = o.knn;
+    if (values?.knn) {
+      const m2 = numberFlag('knn', values.knn as string, undefined, 1, 4_000_000);
+      const nq = numberFlag('knn-queries', values['knn-queries'] as string | undefined, 10000, 1, 1_000_000);
+      const dim = numberFlag('knn-dim', values['knn-dim'] as string | undefined, 384, 1, 4096);
+      const bank = { dim, count: m2, data: randomUniform(m2 * dim, 21) };
+      const queries = randomUniform(nq * dim, 22);
+      const knn = await KnnSearch.create(ctx, bank).catch((err: Error) => { console.log(`kNN: ${err.message}`); return undefined; });
+      if (knn) try {
+        const times = await timeIt(3, () => knn.search(queries, nq, 1));
+        const t = median(times);
+        const got = await knn.search(queries, nq, 1);
+        const want = knnScores(bank, queries.subarray(0, 4 * dim), 4, 1);
+        const worst = Math.max(...[0, 1, 2, 3].map((i) => Math.abs(got.scores[i]! - want[i]!) / want[i]!));
+        console.log(`kNN on GPU: ${nq} queries × bank ${m2} × dim ${dim}, k=1: ${t.toFixed(1)} ms (${(2 * nq * m2 * dim / (t * 1e-3) / 1e12).toFixed(2)} TFLOP/s of distance work); 4 queries vs CPU scorer: max relative score difference ${worst.toExponential(2)}`);
+        results.knn = { queries: nq, bank: m2, dim, ms: t, maxRelDiff: worst };
+      } finally {
+        knn.destroy();
+      }
+    }
+  } finally {
+    await enc.close();
+  }
+}
+
 export const command: Command = {
   summary: 'ViT encoder throughput (tiles/s, regions/s): our WebGPU engine or ONNX Runtime',
   usage,
@@ -48,6 +132,7 @@ export const command: Command = {
       engine: { type: 'string' }, ep: { type: 'string' }, model: { type: 'string' }, batch: { type: 'string' }, size: { type: 'string' },
       reps: { type: 'string' }, regions: { type: 'string' }, precision: { type: 'string' }, path: { type: 'string' },
       check: { type: 'boolean' }, gpu: { type: 'string' }, json: { type: 'string' }, knn: { type: 'string' }, 'knn-queries': { type: 'string' }, 'knn-dim': { type: 'string' }, 'attention-path': { type: 'string' },
+      attention: { type: 'string' }, gemm: { type: 'string' },
     }, usage);
     const engine = values.engine ?? 'webgpu';
     if (engine !== 'webgpu' && engine !== 'ort') throw invalidParameter('--engine', "'webgpu' or 'ort'", engine);
@@ -77,69 +162,20 @@ export const command: Command = {
       if (precision && precision !== 'f16' && precision !== 'f32') throw invalidParameter('--precision', "'f16' or 'f32'", precision);
       const path = (values.path ?? 'auto') as 'auto' | 'portable';
       if (path !== 'auto' && path !== 'portable') throw invalidParameter('--path', "'auto' or 'portable'", path);
+      const modes = (values.attention ?? 'auto').split(',') as ('auto' | 'flash' | 'gemm')[];
+      for (const mode of modes) if (mode !== 'auto' && mode !== 'flash' && mode !== 'gemm') throw invalidParameter('--attention', "'auto', 'flash' or 'gemm' (comma-separated)", mode);
       const ctx = await GpuContext.create(values.gpu ? { adapterIndex: numberFlag('gpu', values.gpu, 0, 0, 64) } : {});
-      const enc = await WebGpuVitEncoder.create(location, { context: ctx, maxBatch: batch, path, attentionPath: (values['attention-path'] ?? path) as 'auto' | 'portable', ...(precision ? { precision } : {}) });
+      const runs: Record<string, unknown>[] = [];
       try {
-        console.log(`WebGPU ViT engine on ${enc.describe()}`);
-        if (values.check) {
-          const prec = enc.model.precision;
-          const checks: Record<string, number> = {};
-          for (const [i, c] of [{ M: 394, N: 768, K: 768 }, { M: 130, N: 72, K: 24, gelu: true }, { M: 1, N: 8, K: 8, residual: true, layerScale: true }, { M: 1000, N: 3072, K: 768, gelu: true }, { M: 777, N: 768, K: 3072, residual: true, layerScale: true }].entries()) {
-            const r = await checkMatmul(ctx, { ...c, precision: prec, path, seed: 100 + i });
-            checks[`${r.kernel} M=${c.M} N=${c.N} K=${c.K}`] = r.error;
-            console.log(`check ${r.kernel} M=${c.M} N=${c.N} K=${c.K}: relative error ${r.error.toExponential(2)} (bound ${prec === 'f16' ? '2e-3' : '1e-5'})`);
-          }
-          const ort = await OrtEncoder.create(location, { device: 'cpu' });
-          const two = randomUniform(2 * 3 * m.inputSize * m.inputSize, 12);
-          const want = await ort.embed(two, 2, { tokens: true });
-          await ort.close();
-          const got = await enc.embed(two, 2, { tokens: true });
-          const ce = worstRowCosine(got.embeddings, want.embeddings, m.embeddingDim), ct = worstRowCosine(got.tokens!, want.tokens!, m.embeddingDim);
-          console.log(`check engine vs ONNX Runtime CPU EP, 2 tiles: min cosine ${ce.toFixed(6)} (embeddings), ${ct.toFixed(6)} (patch tokens); floor 0.999`);
-          Object.assign(results, { checks, cosineEmbeddings: ce, cosineTokens: ct });
-        }
-        const e2e = median(await timeIt(reps, () => enc.embed(pixels, batch, { tokens: false }, )));
-        const t0 = performance.now();
-        await enc.model.replay(batch, size, reps);
-        const resident = (performance.now() - t0) / reps;
-        console.log(`${m.name}, ${size} px, batch ${batch}: ${(batch / (e2e / 1000)).toFixed(1)} tiles/s end to end (median ${e2e.toFixed(1)} ms per batch), ${(batch / (resident / 1000)).toFixed(1)} tiles/s GPU-resident (${resident.toFixed(1)} ms per forward, ${reps} back to back)`);
-        Object.assign(results, { kernels: enc.describe(), msPerBatch: e2e, tilesPerSecond: batch / (e2e / 1000), residentMsPerForward: resident, residentTilesPerSecond: batch / (resident / 1000) });
-        const regionResults: Record<string, unknown>[] = [];
-        for (const r of regions) {
-          const px = randomUniform(3 * r * r, r);
-          const n = (r / m.patchSize) ** 2;
-          const times = await timeIt(Math.min(reps, 5), () => enc.embedRegion(px, 1, r, { tokens: true }));
-          const t = median(times);
-          const s0 = performance.now();
-          await enc.model.replay(1, r, Math.min(reps, 5));
-          const res = (performance.now() - s0) / Math.min(reps, 5);
-          console.log(`region ${r}² (${n} tokens): ${(1000 / t).toFixed(2)} regions/s end to end with patch tokens (median ${t.toFixed(1)} ms), ${(1000 / res).toFixed(2)} regions/s GPU-resident (${res.toFixed(1)} ms)`);
-          regionResults.push({ size: r, tokens: n, msPerRegion: t, regionsPerSecond: 1000 / t, residentMs: res });
-        }
-        if (regionResults.length) results.regions = regionResults;
-        if (values.knn) {
-          const m2 = numberFlag('knn', values.knn, undefined, 1, 4_000_000);
-          const nq = numberFlag('knn-queries', values['knn-queries'], 10000, 1, 1_000_000);
-          const dim = numberFlag('knn-dim', values['knn-dim'], 384, 1, 4096);
-          const bank = { dim, count: m2, data: randomUniform(m2 * dim, 21) };
-          const queries = randomUniform(nq * dim, 22);
-          const knn = await KnnSearch.create(ctx, bank).catch((err: Error) => { console.log(`kNN: ${err.message}`); return undefined; });
-          if (knn) try {
-            const times = await timeIt(3, () => knn.search(queries, nq, 1));
-            const t = median(times);
-            const got = await knn.search(queries, nq, 1);
-            const want = knnScores(bank, queries.subarray(0, 4 * dim), 4, 1);
-            const worst = Math.max(...[0, 1, 2, 3].map((i) => Math.abs(got.scores[i]! - want[i]!) / want[i]!));
-            console.log(`kNN on GPU: ${nq} queries × bank ${m2} × dim ${dim}, k=1: ${t.toFixed(1)} ms (${(2 * nq * m2 * dim / (t * 1e-3) / 1e12).toFixed(2)} TFLOP/s of distance work); 4 queries vs CPU scorer: max relative score difference ${worst.toExponential(2)}`);
-            results.knn = { queries: nq, bank: m2, dim, ms: t, maxRelDiff: worst };
-          } finally {
-            knn.destroy();
-          }
+        for (const [mi, mode] of modes.entries()) {
+          const r: Record<string, unknown> = { attention: mode };
+          await benchEngine(ctx, location, { batch, reps, size, regions, precision, path, mode, gemm: values.gemm, attentionPath: (values['attention-path'] ?? path) as 'auto' | 'portable', check: !!values.check, knn: mi === 0 ? values : undefined, pixels }, r);
+          runs.push(r);
         }
       } finally {
-        await enc.close();
         await ctx.destroy();
       }
+      Object.assign(results, runs.length === 1 ? runs[0] : { runs });
     }
     if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
     return 0;
