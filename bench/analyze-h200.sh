@@ -6,13 +6,15 @@
 # localisation against the true mask (patch AUROC at 16-px cells, anomalies found, smallest).
 # In-slide scoring (no reference bank), the trained default model.
 #   device: source .device/enter.sh && bash bench/analyze-h200.sh        (default bundle: our engine + sharp; ORT not needed)
-#   here:   WIDTH=512 HEIGHT=512 REGION=256 bash bench/analyze-h200.sh   (lavapipe, a few minutes)
+#   here:   WIDTH=448 HEIGHT=448 REGION=224 ANOMALIES=1 T_TILES=1200 T_REGIONS=1200 bash bench/analyze-h200.sh
+#           (lavapipe: ~5 min on the loaded 2-core machine; 1 tile, 4 regions)
+# Step timeouts (120 + 150 + 290 s) keep the whole run inside one 600-s device call.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export LAMINA_MODEL_DIR=${LAMINA_MODEL_DIR:-/tmp/lamina-models} XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 out=${OUT:-/tmp/lamina-analyze-h200}
 work=${WORK:-/tmp/lamina-analyze-h200-work}
-W=${WIDTH:-32768} H=${HEIGHT:-32768} REGION=${REGION:-1024} BATCH=${BATCH:-256}
+W=${WIDTH:-32768} H=${HEIGHT:-32768} REGION=${REGION:-1024} BATCH=${BATCH:-256} ANOMALIES=${ANOMALIES:-24}
 mkdir -p "$out" "$work"
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
@@ -29,18 +31,18 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>
 echo "cores: $(nproc); slide ${W}x${H} ($(awk -v w="$W" -v h="$H" 'BEGIN { printf "%.2f", w * h / 1e9 }') Gpx), regions ${REGION}, batch ${BATCH}" | tee -a "$out/device.txt"
 
 t=$(now)
-timeout "${T_SYNTH:-240}" node bin/lamina.js synth --width "$W" --height "$H" --anomalies 24 --seed 7 --workers "$(nproc)" \
+timeout "${T_SYNTH:-120}" node bin/lamina.js synth --width "$W" --height "$H" --anomalies "$ANOMALIES" --seed 7 --workers "$(nproc)" \
   --out "$work/slide.tiff" --json > "$out/synth.json" 2> >(grep -v Warning >&2) || { echo "synth failed"; exit 1; }
 echo "synth: $(since "$t") s wall, $(du -m "$work/slide.tiff" | cut -f1) MiB" | tee -a "$out/stages.txt"
 
 t=$(now)
-timeout "${T_TILES:-200}" node bin/lamina.js analyze "$work/slide.tiff" --out "$work/tiles" --engine webgpu --batch-size "$BATCH" 2>&1 \
+timeout "${T_TILES:-150}" node bin/lamina.js analyze "$work/slide.tiff" --out "$work/tiles" --engine webgpu --batch-size "$BATCH" 2>&1 \
   | grep -v Warning | tr '\r' '\n' | grep -v '^encode \|^score \|^tissue ' | tee "$out/tiles.log" | tail -n 8
 echo "tiles: $(since "$t") s wall (process)" | tee -a "$out/stages.txt"
 [ -f "$work/tiles/result.json" ] && stages "$work/tiles" tiles
 
 t=$(now)
-timeout "${T_REGIONS:-280}" node bin/lamina.js analyze "$work/slide.tiff" --out "$work/regions" --engine webgpu --batch-size "$BATCH" --region-size "$REGION" 2>&1 \
+timeout "${T_REGIONS:-290}" node bin/lamina.js analyze "$work/slide.tiff" --out "$work/regions" --engine webgpu --batch-size "$BATCH" --region-size "$REGION" 2>&1 \
   | grep -v Warning | tr '\r' '\n' | grep -v '^encode \|^score \|^tissue ' | tee "$out/regions.log" | tail -n 8
 echo "regions: $(since "$t") s wall (process)" | tee -a "$out/stages.txt"
 [ -f "$work/regions/result.json" ] && stages "$work/regions" "regions ${REGION}"
