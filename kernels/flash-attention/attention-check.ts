@@ -31,6 +31,11 @@ export interface CheckOptions {
   /** Compare only this many query rows per batch (spread over the sequence). @defaultValue all */
   sampleRows?: number;
   guardElements?: number;
+  /**
+   * Self-attention through three views of one packed buffer (token rows of Q | K | V, row stride
+   * 3·H·D), as a ViT's fused QKV projection leaves them; needs seqQ = seqK.
+   */
+  packed?: boolean;
 }
 
 export interface CheckResult {
@@ -65,7 +70,21 @@ export async function checkAttention(ctx: GpuContext, fa: FlashAttention, shape:
     if (options.mask === 'last-batch-empty') mask.fill(0, (batch - 1) * seqK);
   }
   const usage = GPUBufferUsage.STORAGE;
-  const buffers = [q, k, v].map((x) => ctx.upload(x, usage));
+  const rowElems = heads * headDim;
+  let views: { buffer: GPUBuffer; offset?: number; rowStride?: number }[];
+  let buffers: GPUBuffer[];
+  if (options.packed) {
+    if (seqQ !== seqK) throw new Error('packed QKV views need seqQ = seqK');
+    const all = f16 ? new Uint16Array(3 * q.length) : new Float32Array(3 * q.length);
+    for (let t = 0; t < batch * seqQ; t++) {
+      for (const [i, x] of [q, k, v].entries()) all.set(x.subarray(t * rowElems, (t + 1) * rowElems) as never, (3 * t + i) * rowElems);
+    }
+    buffers = [ctx.upload(all, usage)];
+    views = [0, 1, 2].map((i) => ({ buffer: buffers[0]!, offset: i * rowElems, rowStride: 3 * rowElems }));
+  } else {
+    buffers = [q, k, v].map((x) => ctx.upload(x, usage));
+    views = buffers.map((buffer) => ({ buffer }));
+  }
   const maskBuffer = mask ? ctx.upload(mask, usage) : undefined;
   const outElems = batch * seqQ * heads * headDim;
   const guard = options.guardElements ?? 1024;
@@ -73,7 +92,7 @@ export async function checkAttention(ctx: GpuContext, fa: FlashAttention, shape:
   const out = ctx.upload(poison, usage | GPUBufferUsage.COPY_SRC);
   try {
     fa.run(shape, {
-      q: { buffer: buffers[0]! }, k: { buffer: buffers[1]! }, v: { buffer: buffers[2]! },
+      q: views[0]!, k: views[1]!, v: views[2]!,
       out: { buffer: out, offset: 0 }, ...(maskBuffer ? { mask: { buffer: maskBuffer } } : {}),
     });
     const bytes = await ctx.read(out, 0, poison.byteLength);
@@ -90,7 +109,6 @@ export async function checkAttention(ctx: GpuContext, fa: FlashAttention, shape:
       : undefined;
     const ref = attentionCpu(shape, { q: asNumbers(q), k: asNumbers(k), v: asNumbers(v), ...(mask ? { mask } : {}) }, rows ? { rows } : {});
     const rowList = rows ?? Array.from({ length: seqQ }, (_, i) => i);
-    const rowElems = heads * headDim;
     const picked = new Float32Array(ref.length);
     for (let b = 0; b < batch; b++) {
       rowList.forEach((row, ri) => picked.set(got.subarray((b * seqQ + row) * rowElems, (b * seqQ + row + 1) * rowElems), (b * rowList.length + ri) * rowElems));

@@ -7,6 +7,7 @@
  * and rescaling on adapters without the feature (lavapipe in CI).
  */
 import { readFileSync } from 'node:fs';
+import { subgroupMatrixKey, subgroupMatrixWgsl, subgroupMatrixWorkgroupBytes, type SubgroupMatrixVariant } from './subgroup-matrix-wgsl.ts';
 
 const here = new URL('.', import.meta.url);
 const templates = new Map<string, string>();
@@ -39,9 +40,13 @@ export interface PortableVariant {
   opaqueLoops?: boolean;
 }
 
-/** Shape of the subgroup-matrix kernel. */
-export interface SubgroupMatrixVariant {
-  path: 'subgroup-matrix';
+/**
+ * Shape of design 2 of the subgroup-matrix kernel (K/V staged in workgroup memory shared by all
+ * subgroups). It disagrees with the reference on the H200 unless `alignedFlag` pads its one scalar
+ * workgroup variable to 16 bytes (NOTES.md); {@link chooseVariant} always sets it.
+ */
+export interface StagedSubgroupMatrixVariant {
+  path: 'subgroup-matrix-v2';
   headDim: number;
   /** Side of the square f16×f16→f32 subgroup matrix (M = N = K). */
   tile: number;
@@ -61,9 +66,15 @@ export interface SubgroupMatrixVariant {
   flip?: number;
   /** Use the older call form `subgroupMatrixLoad<T>(&a, offset, colMajor, stride)`. @defaultValue false */
   legacySyntax?: boolean;
+  /**
+   * Declare the rescale flag as array<u32, 4> (16 bytes) instead of a u32, so that every workgroup
+   * variable is a multiple of 16 bytes whatever order the driver lays them out in. @defaultValue false
+   */
+  alignedFlag?: boolean;
 }
 
-export type AttentionVariant = PortableVariant | SubgroupMatrixVariant;
+export type { SubgroupMatrixVariant };
+export type AttentionVariant = PortableVariant | SubgroupMatrixVariant | StagedSubgroupMatrixVariant;
 
 /** Query rows one workgroup covers. */
 export function rowsPerWorkgroup(v: AttentionVariant): number {
@@ -78,6 +89,7 @@ export function workgroupInvocations(v: AttentionVariant): number {
 /** Bytes of workgroup memory the variant declares. */
 export function workgroupBytes(v: AttentionVariant): number {
   if (v.path === 'portable') return 2 * v.keysPerTile * v.headDim * 4 + v.keysPerTile * 4;
+  if (v.path === 'subgroup-matrix') return subgroupMatrixWorkgroupBytes(v);
   const br = rowsPerWorkgroup(v);
   const ks = v.headDim + 8;
   const pst = Math.max(v.keysPerTile, v.headDim) + 8;
@@ -86,14 +98,16 @@ export function workgroupBytes(v: AttentionVariant): number {
 
 /** A stable key for pipeline caches and benchmark tables. */
 export function variantKey(v: AttentionVariant): string {
+  if (v.path === 'subgroup-matrix') return subgroupMatrixKey(v);
   const o = v.opaqueLoops ? '-opaque' : '';
   if (v.path === 'portable') return `portable-${v.precision}-d${v.headDim}-br${v.rowsPerWorkgroup}-bc${v.keysPerTile}${o}`;
-  return `sgmat${v.emulate ? '-emu' : ''}${v.flip ? `-flip${v.flip}` : ''}${v.legacySyntax ? '-legacy' : ''}-d${v.headDim}-t${v.tile}-sg${v.subgroupSize}x${v.subgroupsPerWorkgroup}-mt${v.mTilesPerSubgroup}-bc${v.keysPerTile}${o}`;
+  return `sgmat2${v.alignedFlag ? '-aligned' : ''}${v.emulate ? '-emu' : ''}${v.flip ? `-flip${v.flip}` : ''}${v.legacySyntax ? '-legacy' : ''}-d${v.headDim}-t${v.tile}-sg${v.subgroupSize}x${v.subgroupsPerWorkgroup}-mt${v.mTilesPerSubgroup}-bc${v.keysPerTile}${o}`;
 }
 
 /** WGSL of a variant; throws on shapes the templates cannot express. */
 export function attentionWgsl(v: AttentionVariant): string {
-  return v.path === 'portable' ? portableWgsl(v) : subgroupMatrixWgsl(v);
+  if (v.path === 'portable') return portableWgsl(v);
+  return v.path === 'subgroup-matrix' ? subgroupMatrixWgsl(v) : stagedWgsl(v);
 }
 
 function portableWgsl(v: PortableVariant): string {
@@ -170,7 +184,7 @@ function emulationFunctions(t: number): string {
   ].join('\n');
 }
 
-function subgroupMatrixWgsl(v: SubgroupMatrixVariant): string {
+function stagedWgsl(v: StagedSubgroupMatrixVariant): string {
   const { headDim: d, tile: t, subgroupSize: sg, mTilesPerSubgroup: mt, keysPerTile: bc } = v;
   const r = mt * t;
   const pow2 = (x: number) => x > 0 && (x & (x - 1)) === 0;
@@ -240,7 +254,7 @@ function subgroupMatrixWgsl(v: SubgroupMatrixVariant): string {
   const enables = ['enable f16;', 'enable subgroups;'];
   if (!v.emulate) enables.push('enable chromium_experimental_subgroup_matrix;');
 
-  return fill(template('flash-attention.subgroup-matrix.wgsl'), {
+  const wgsl = fill(template('flash-attention.subgroup-matrix-v2.wgsl'), {
     ENABLES: enables.join('\n'),
     OPAQUE: v.opaqueLoops ? 1 : 0, D: d, T: t, SG: sg, NSG: v.subgroupsPerWorkgroup, R: r, BC: bc,
     LPR: Math.max(1, sg / r), RPL: Math.max(1, r / sg), PST: Math.max(bc, d) + 8,
@@ -248,4 +262,6 @@ function subgroupMatrixWgsl(v: SubgroupMatrixVariant): string {
     LOAD_Q: lines(loadQ, '  '), DECLARE_O: lines(declareO, '  '),
     QK: lines(qk, '    '), RESCALE: lines(rescale, '      '), PV: lines(pv, '    '), OUTPUT: lines(output, '  '),
   });
+  if (!v.alignedFlag) return wgsl;
+  return wgsl.replace('var<workgroup> rescaleFlag: u32;', 'var<workgroup> rescaleFlags: array<u32, 4>;').replace(/\brescaleFlag\b/g, 'rescaleFlags[0]');
 }

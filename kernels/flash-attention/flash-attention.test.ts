@@ -12,7 +12,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GpuContext } from '../gpu/gpu-context.ts';
 import { InvalidParameterError } from '../../src/errors.ts';
-import { FlashAttention, attentionOnHost, chooseVariant, type AttentionShape } from './flash-attention.ts';
+import { FlashAttention, attentionOnHost, chooseVariant, fastPathCandidates, type AttentionShape, type AttentionVariant } from './flash-attention.ts';
+import { attentionWgsl, variantKey } from './flash-attention-wgsl.ts';
 import { checkAttention, type CheckOptions } from './attention-check.ts';
 import { attentionCpu } from './flash-attention.cpu.ts';
 import { toF16Array, fromF16Array } from '../gpu/f16.ts';
@@ -50,6 +51,9 @@ describe('flash attention on this adapter', () => {
         await expectClose(precision, { batch: 3, heads: 1, seqQ: 70, seqK: 9, headDim }, { seed: 5, mask: 'last-batch-empty' });
       });
     }
+    test(`${precision}: packed QKV views (one buffer, row stride 3·H·D), S = 50`, async () => {
+      await expectClose(precision, { batch: 2, heads: 3, seqQ: 50, seqK: 50, headDim: 64 }, { seed: 7, spread: 2, packed: true });
+    });
     test(`${precision}: S = 1000 (one head, D=${precision === 'f16' ? 128 : 64})`, async () => {
       await expectClose(precision, { batch: 1, heads: 1, seqQ: 1000, seqK: 1000, headDim: precision === 'f16' ? 128 : 64 }, { seed: 6, spread: 2 });
     });
@@ -88,24 +92,66 @@ describe('flash attention on this adapter', () => {
 });
 
 describe('subgroup-matrix WGSL', () => {
-  test('compiles on the null backend for D = 64 and 128 (tiles 16×16×16)', async () => {
+  // The shaders the H200 runs (subgroups of 32), validated by Dawn's WGSL front end on the null
+  // backend, which exposes the feature; pipeline limits (its subgroups of 128, 16 KiB of workgroup
+  // memory) do not apply to a shader module. One pipeline is also built where the limits allow.
+  test('every shipped shape compiles on the null backend (D = 64 and 128, both accumulators)', async () => {
     const nullCtx = await GpuContext.create({ backend: 'null' });
     try {
       assert.ok(nullCtx.capabilities.subgroupMatrix, 'null backend exposes chromium-experimental-subgroup-matrix');
+      const variants: AttentionVariant[] = [];
       for (const headDim of [64, 128]) {
-        for (const mTilesPerSubgroup of [1, 2]) {
-          const fa = await FlashAttention.create(nullCtx, {
-            headDim, precision: 'f16',
-            variant: { path: 'subgroup-matrix', headDim, tile: 16, subgroupSize: nullCtx.capabilities.subgroupMaxSize, subgroupsPerWorkgroup: 1, mTilesPerSubgroup, keysPerTile: 16, emulate: false },
-          }).catch((e: Error) => e);
-          // D=128 with two query tiles needs more than the null backend's 16 KiB of workgroup memory
-          if (fa instanceof Error) assert.match(fa.message, headDim === 128 && mTilesPerSubgroup === 2 ? /workgroup storage/ : /^$/);
-          else fa.destroy();
+        variants.push(...fastPathCandidates(headDim, 32));
+        for (const accumulator of ['matrix', 'private'] as const) {
+          variants.push({ path: 'subgroup-matrix', headDim, tile: 16, subgroupSize: 32, subgroupsPerWorkgroup: 2, mTilesPerSubgroup: 1, keysPerTile: 32, accumulator, reloadQ: true });
         }
       }
+      for (const v of variants) {
+        const module = nullCtx.device.createShaderModule({ code: attentionWgsl(v) });
+        const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error');
+        assert.deepEqual(errors.map((m) => m.message), [], variantKey(v));
+      }
+      const fa = await FlashAttention.create(nullCtx, {
+        headDim: 64, precision: 'f16',
+        variant: { path: 'subgroup-matrix', headDim: 64, tile: 16, subgroupSize: nullCtx.capabilities.subgroupMaxSize, subgroupsPerWorkgroup: 1, mTilesPerSubgroup: 1, keysPerTile: 16, accumulator: 'matrix' },
+      });
+      assert.match(fa.name, /^sgmat3-macc-d64/);
+      fa.destroy();
     } finally {
       await nullCtx.destroy();
     }
+  });
+
+  test('K/V buffers smaller than one 16×16 f16 matrix take the portable kernel (no validation error)', async () => {
+    const nullCtx = await GpuContext.create({ backend: 'null' });
+    try {
+      const dev = nullCtx.device;
+      const fa = await FlashAttention.create(nullCtx, {
+        headDim: 64, precision: 'f16',
+        variant: { path: 'subgroup-matrix', headDim: 64, tile: 16, subgroupSize: nullCtx.capabilities.subgroupMaxSize, subgroupsPerWorkgroup: 1, mTilesPerSubgroup: 1, keysPerTile: 16, accumulator: 'matrix' },
+      });
+      const pipeline = await nullCtx.pipeline(`flash-attention/${fa.name}`, attentionWgsl(fa.variant));
+      const buf = (bytes: number) => dev.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM });
+      // the premise: binding a 256-byte K buffer to the matrix kernel itself is refused
+      dev.pushErrorScope('validation');
+      dev.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [buf(64), buf(256), buf(256), buf(256), buf(16), buf(256)].map((b, i) => ({ binding: i, resource: { buffer: b } })) });
+      assert.match((await dev.popErrorScope())?.message ?? '', /minimum binding size \(512\)/);
+      for (const seq of [1, 40]) {
+        const shape = { batch: 1, heads: 2, seqQ: seq, seqK: seq, headDim: 64 };
+        const bytes = seq * 2 * 64 * 2;
+        dev.pushErrorScope('validation');
+        fa.run(shape, { q: { buffer: buf(bytes) }, k: { buffer: buf(bytes) }, v: { buffer: buf(bytes) }, out: { buffer: buf(bytes) } });
+        assert.equal((await dev.popErrorScope())?.message, undefined, `S = ${seq}`);
+      }
+      fa.destroy();
+    } finally {
+      await nullCtx.destroy();
+    }
+  });
+
+  test('refuses shapes it cannot tile', () => {
+    assert.throws(() => attentionWgsl({ path: 'subgroup-matrix', headDim: 72, tile: 16, subgroupSize: 32, subgroupsPerWorkgroup: 1, mTilesPerSubgroup: 1, keysPerTile: 64, accumulator: 'matrix' }), /cannot tile D=72/);
+    assert.throws(() => attentionWgsl({ path: 'subgroup-matrix', headDim: 64, tile: 16, subgroupSize: 32, subgroupsPerWorkgroup: 1, mTilesPerSubgroup: 1, keysPerTile: 40, accumulator: 'matrix' }), /BC=40/);
   });
 });
 

@@ -21,10 +21,10 @@
 import { invalidParameter, InvalidParameterError } from '../../src/errors.ts';
 import type { GpuCapabilities, GpuContext } from '../gpu/gpu-context.ts';
 import {
-  attentionWgsl, rowsPerWorkgroup, variantKey, workgroupBytes, workgroupInvocations, type AttentionVariant,
+  attentionWgsl, rowsPerWorkgroup, variantKey, workgroupBytes, workgroupInvocations, type AttentionVariant, type SubgroupMatrixVariant,
 } from './flash-attention-wgsl.ts';
 
-export type { AttentionVariant } from './flash-attention-wgsl.ts';
+export type { AttentionVariant, SubgroupMatrixVariant } from './flash-attention-wgsl.ts';
 
 export interface AttentionShape { batch: number; heads: number; seqQ: number; seqK: number; headDim: number }
 
@@ -64,6 +64,23 @@ export interface EncodeOptions {
 
 const LOG2E = 1.4426950408889634;
 
+/**
+ * Fast-path kernels in order of preference for a head size (the first that fits the adapter's
+ * workgroup memory is taken). Only kernels that passed `lamina bench attention --check` on the
+ * H200 are listed: for D = 64 design 2 with its padded flag (34 TFLOP/s at S = 16,384, the only
+ * fast kernel timed so far), for larger heads design 3, whose D = 128 shapes passed every check but
+ * were not timed (NOTES.md). Design 3 at D = 64 passed too and waits for its timing.
+ */
+export function fastPathCandidates(headDim: number, subgroupSize: number): AttentionVariant[] {
+  const v3 = (accumulator: 'matrix' | 'private', mTilesPerSubgroup: number, keysPerTile: number): SubgroupMatrixVariant => (
+    { path: 'subgroup-matrix', headDim, tile: 16, subgroupSize, subgroupsPerWorkgroup: 1, mTilesPerSubgroup, keysPerTile, accumulator });
+  const v2 = (subgroupsPerWorkgroup: number, keysPerTile: number): AttentionVariant => (
+    { path: 'subgroup-matrix-v2', headDim, tile: 16, subgroupSize, subgroupsPerWorkgroup, mTilesPerSubgroup: 1, keysPerTile, emulate: false, alignedFlag: true });
+  return headDim <= 64
+    ? [v2(8, 32), v2(4, 32), v3('matrix', 2, 64), v3('matrix', 1, 64), v3('matrix', 1, 32), v3('matrix', 1, 16)]
+    : [v3('matrix', 1, 64), v3('matrix', 1, 32), v3('matrix', 1, 16)];
+}
+
 /** The kernel shape for an adapter, head size and precision (the fast path when possible). */
 export function chooseVariant(caps: GpuCapabilities, limits: GPUSupportedLimits, headDim: number, precision: 'f16' | 'f32', path: 'auto' | 'subgroup-matrix' | 'portable' = 'auto'): AttentionVariant {
   const fits = (v: AttentionVariant) => workgroupBytes(v) <= limits.maxComputeWorkgroupStorageSize
@@ -73,11 +90,8 @@ export function chooseVariant(caps: GpuCapabilities, limits: GPUSupportedLimits,
       && c.M === c.N && c.N === c.K && headDim % c.M === 0);
     const usable = precision === 'f16' && caps.subgroupMatrix && caps.shaderF16 && caps.subgroups && config
       && caps.subgroupMinSize === caps.subgroupMaxSize;
-    if (usable) {
-      for (const keysPerTile of headDim <= 64 ? [64, 32, 16] : [32, 16]) {
-        const v: AttentionVariant = { path: 'subgroup-matrix', headDim, tile: config.M, subgroupSize: caps.subgroupMaxSize, subgroupsPerWorkgroup: 4, mTilesPerSubgroup: 1, keysPerTile, emulate: false, opaqueLoops: caps.cpu };
-        if (keysPerTile % config.M === 0 && fits(v)) return v;
-      }
+    if (usable && config.M === 16) {
+      for (const v of fastPathCandidates(headDim, caps.subgroupMaxSize)) if (fits(v)) return v;
     }
     if (path === 'subgroup-matrix') {
       throw new InvalidParameterError(`the subgroup-matrix attention path needs f16 tensors and an adapter with chromium-experimental-subgroup-matrix (f16→f32, square tiles dividing ${headDim}), shader-f16 and a fixed subgroup size`);
@@ -91,6 +105,13 @@ export function chooseVariant(caps: GpuCapabilities, limits: GPUSupportedLimits,
 }
 
 interface Prepared { uniform: GPUBuffer; bindGroup: GPUBindGroup }
+
+/**
+ * Design 3 loads K and V operands straight from their storage buffers, so Dawn gives those bindings
+ * a minimum size of one 16×16 f16 matrix ("Binding size (256) … is smaller than the minimum binding
+ * size (512)" on the H200 for S = 1, H = 2, D = 64). Smaller K or V buffers take the portable kernel.
+ */
+const MATRIX_OPERAND_BYTES = 16 * 16 * 2;
 
 const fastPathVerdicts = new WeakMap<GpuContext, Map<string, boolean>>();
 
@@ -113,13 +134,14 @@ export class FlashAttention {
   private nextId = 1;
   private noMask: GPUBuffer | undefined;
 
-  private constructor(readonly ctx: GpuContext, readonly variant: AttentionVariant, readonly precision: 'f16' | 'f32', private readonly pipeline: GPUComputePipeline) {}
+  private constructor(readonly ctx: GpuContext, readonly variant: AttentionVariant, readonly precision: 'f16' | 'f32', private readonly pipeline: GPUComputePipeline,
+    private readonly tiny?: { variant: AttentionVariant; pipeline: GPUComputePipeline }) {}
 
   /**
    * Compiles (once per context and variant) the kernel for this head size and precision. With
    * path 'auto', a subgroup-matrix kernel is first checked once per context against the CPU
-   * reference on a small random case, and the portable kernel is used if it fails (it does on
-   * the H200 with webgpu 0.6.2; see NOTES.md).
+   * reference on a small random case (cross-attention with a mask and a partial key tile), and
+   * the portable kernel is used if it fails.
    */
   static async create(ctx: GpuContext, options: FlashAttentionOptions): Promise<FlashAttention> {
     const headDim = options.headDim;
@@ -138,11 +160,16 @@ export class FlashAttention {
       if (!verdict) variant = chooseVariant(ctx.capabilities, ctx.device.limits, headDim, precision, 'portable');
     }
     if (variant.headDim !== headDim) throw invalidParameter('variant.headDim', `${headDim}`, variant.headDim);
-    if (variant.path === 'subgroup-matrix' && precision !== 'f16') throw invalidParameter('precision', "'f16' for the subgroup-matrix path", precision);
+    if (variant.path !== 'portable' && precision !== 'f16') throw invalidParameter('precision', "'f16' for the subgroup-matrix path", precision);
     if (variant.path === 'portable' && variant.precision !== precision) throw invalidParameter('variant.precision', precision, variant.precision);
     const key = `flash-attention/${variantKey(variant)}`;
     const pipeline = await ctx.pipeline(key, attentionWgsl(variant));
-    return new FlashAttention(ctx, variant, precision, pipeline);
+    let tiny: { variant: AttentionVariant; pipeline: GPUComputePipeline } | undefined;
+    if (variant.path === 'subgroup-matrix') {
+      const small = chooseVariant(ctx.capabilities, ctx.device.limits, headDim, precision, 'portable');
+      tiny = { variant: small, pipeline: await ctx.pipeline(`flash-attention/${variantKey(small)}`, attentionWgsl(small)) };
+    }
+    return new FlashAttention(ctx, variant, precision, pipeline, tiny);
   }
 
   /** Name of the kernel variant, for logs and benchmark tables. */
@@ -151,14 +178,16 @@ export class FlashAttention {
   /** Records one compute pass into `encoder`; nothing is submitted. */
   encode(encoder: GPUCommandEncoder, shape: AttentionShape, buffers: AttentionBuffers, options: EncodeOptions = {}): void {
     const { batch, heads, seqQ } = checkShape(shape, this.variant.headDim);
-    const prepared = this.prepare(shape, buffers, options.scale ?? 1 / Math.sqrt(shape.headDim));
-    const groupsX = Math.ceil(seqQ / rowsPerWorkgroup(this.variant));
+    const useTiny = this.tiny !== undefined && Math.min(buffers.k.buffer.size, buffers.v.buffer.size) < MATRIX_OPERAND_BYTES;
+    const [variant, pipeline] = useTiny ? [this.tiny!.variant, this.tiny!.pipeline] : [this.variant, this.pipeline];
+    const prepared = this.prepare(shape, buffers, options.scale ?? 1 / Math.sqrt(shape.headDim), pipeline);
+    const groupsX = Math.ceil(seqQ / rowsPerWorkgroup(variant));
     const maxGroups = this.ctx.device.limits.maxComputeWorkgroupsPerDimension;
     if (groupsX > maxGroups || heads > maxGroups || batch > maxGroups) {
       throw new InvalidParameterError(`attention grid ${groupsX}×${heads}×${batch} exceeds ${maxGroups} workgroups per dimension; split the call`);
     }
     const pass = encoder.beginComputePass(options.timestampWrites ? { timestampWrites: options.timestampWrites } : {});
-    pass.setPipeline(this.pipeline);
+    pass.setPipeline(pipeline);
     pass.setBindGroup(0, prepared.bindGroup);
     pass.dispatchWorkgroups(groupsX, heads, batch);
     pass.end();
@@ -189,9 +218,9 @@ export class FlashAttention {
 
   // Uniforms and bind groups are cached per (buffers, shape, scale): a ViT calls the same
   // attention with the same buffers every layer and every batch.
-  private prepare(shape: AttentionShape, buffers: AttentionBuffers, scale: number): Prepared {
+  private prepare(shape: AttentionShape, buffers: AttentionBuffers, scale: number, pipeline: GPUComputePipeline): Prepared {
     const elemBytes = this.precision === 'f16' ? 2 : 4;
-    const align = this.variant.path === 'subgroup-matrix' || this.precision === 'f16' ? 8 : 4;
+    const align = this.variant.path !== 'portable' || this.precision === 'f16' ? 8 : 4;
     const rowElems = shape.heads * shape.headDim;
     const view = (name: string, t: TensorRef, seq: number) => {
       const offset = t.offset ?? 0;
@@ -220,7 +249,7 @@ export class FlashAttention {
     new Float32Array(params, 48, 1)[0] = scale * LOG2E;
     u[13] = buffers.mask ? 1 : 0;
     u[14] = maskOffset;
-    const key = [this.id(buffers.q.buffer), this.id(buffers.k.buffer), this.id(buffers.v.buffer), this.id(buffers.out.buffer), this.id(maskBuffer), ...u].join(',');
+    const key = [pipeline === this.pipeline ? 'main' : 'tiny', this.id(buffers.q.buffer), this.id(buffers.k.buffer), this.id(buffers.v.buffer), this.id(buffers.out.buffer), this.id(maskBuffer), ...u].join(',');
     let prepared = this.prepared.get(key);
     if (!prepared) {
       if (this.prepared.size >= 64) {
@@ -231,7 +260,7 @@ export class FlashAttention {
       const uniform = this.ctx.device.createBuffer({ size: 64, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'flash-attention-params' });
       this.ctx.device.queue.writeBuffer(uniform, 0, params);
       const bindGroup = this.ctx.device.createBindGroup({
-        layout: this.pipeline.getBindGroupLayout(0),
+        layout: pipeline.getBindGroupLayout(0),
         entries: [
           { binding: 0, resource: { buffer: uniform } },
           { binding: 1, resource: { buffer: buffers.q.buffer } },

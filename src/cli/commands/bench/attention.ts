@@ -10,27 +10,50 @@ import { parseFlags, numberFlag } from '../../args.ts';
 import { invalidParameter } from '../../../errors.ts';
 import type { Command } from '../../main.ts';
 import { GpuContext } from '../../../../kernels/gpu/gpu-context.ts';
-import { FlashAttention, chooseVariant, type AttentionVariant } from '../../../../kernels/flash-attention/flash-attention.ts';
+import { FlashAttention, chooseVariant, type AttentionVariant, type SubgroupMatrixVariant } from '../../../../kernels/flash-attention/flash-attention.ts';
 import { checkAttention } from '../../../../kernels/flash-attention/attention-check.ts';
 import { mulberry32 } from '../../../util/prng.ts';
 import { variantKey, workgroupBytes } from '../../../../kernels/flash-attention/flash-attention-wgsl.ts';
 import { benchOrtAttention } from './attention-ort.ts';
 
-const usage = 'lamina bench attention [--seq 1024,4096,16384] [--heads 12] [--dim 64] [--batch 1] [--precision f16|f32] [--path auto|portable|subgroup-matrix] [--sweep] [--check] [--reps 10] [--gpu N] [--engine lamina|ort] [--json FILE] [--layout-search]';
+const usage = 'lamina bench attention [--seq 1024,4096,16384] [--heads 12] [--dim 64] [--batch 1] [--precision f16|f32] [--path auto|portable|subgroup-matrix] [--sweep] [--check] [--reps 10] [--gpu N] [--engine lamina|ort] [--json FILE]';
 
 function list(name: string, raw: string | undefined, fallback: number[]): number[] {
   if (!raw) return fallback;
   return raw.split(',').map((x) => numberFlag(name, x, undefined, 1, 1 << 22));
 }
 
-/** Fast-path shapes tried by --sweep (those that fit the adapter's workgroup memory). */
+/**
+ * Shapes tried by --sweep: design 3 in both accumulator modes and several tilings, then design 2
+ * (with its workgroup flag padded to 16 bytes, the form that is correct on the H200).
+ */
 function sweepVariants(base: AttentionVariant, limit: number): AttentionVariant[] {
-  if (base.path !== 'subgroup-matrix') return [base];
+  if (base.path === 'portable') return [base];
+  const d = base.headDim;
+  const shapes: Partial<SubgroupMatrixVariant>[] = d <= 64
+    ? [
+      { accumulator: 'matrix', subgroupsPerWorkgroup: 1, mTilesPerSubgroup: 1, keysPerTile: 64 },
+      { accumulator: 'matrix', subgroupsPerWorkgroup: 1, mTilesPerSubgroup: 2, keysPerTile: 64 },
+      { accumulator: 'matrix', subgroupsPerWorkgroup: 1, mTilesPerSubgroup: 2, keysPerTile: 32 },
+      { accumulator: 'matrix', subgroupsPerWorkgroup: 1, mTilesPerSubgroup: 4, keysPerTile: 32 },
+      { accumulator: 'matrix', subgroupsPerWorkgroup: 2, mTilesPerSubgroup: 1, keysPerTile: 64 },
+      { accumulator: 'matrix', subgroupsPerWorkgroup: 1, mTilesPerSubgroup: 1, keysPerTile: 64, reloadQ: true },
+      { accumulator: 'private', subgroupsPerWorkgroup: 1, mTilesPerSubgroup: 1, keysPerTile: 64 },
+      { accumulator: 'private', subgroupsPerWorkgroup: 1, mTilesPerSubgroup: 2, keysPerTile: 32 },
+    ]
+    : [
+      { accumulator: 'matrix', subgroupsPerWorkgroup: 1, mTilesPerSubgroup: 1, keysPerTile: 64 },
+      { accumulator: 'matrix', subgroupsPerWorkgroup: 1, mTilesPerSubgroup: 1, keysPerTile: 32 },
+      { accumulator: 'matrix', subgroupsPerWorkgroup: 1, mTilesPerSubgroup: 2, keysPerTile: 32 },
+      { accumulator: 'private', subgroupsPerWorkgroup: 1, mTilesPerSubgroup: 1, keysPerTile: 32 },
+    ];
   const out: AttentionVariant[] = [];
-  for (const [nsg, mt, bc] of [[8, 1, 32], [8, 1, 16], [4, 1, 64], [4, 2, 32], [4, 1, 32], [2, 2, 64]] as const) {
-    const v: AttentionVariant = { ...base, subgroupsPerWorkgroup: nsg, mTilesPerSubgroup: mt, keysPerTile: base.headDim > 64 ? Math.min(bc, 32) : bc };
+  for (const shape of shapes) {
+    const v = { path: 'subgroup-matrix', headDim: d, tile: 16, subgroupSize: base.subgroupSize, reloadQ: false, ...shape } as SubgroupMatrixVariant;
     if (workgroupBytes(v) <= limit && !out.some((o) => variantKey(o) === variantKey(v))) out.push(v);
   }
+  const v2: AttentionVariant = { path: 'subgroup-matrix-v2', headDim: d, tile: 16, subgroupSize: base.subgroupSize, subgroupsPerWorkgroup: 8, mTilesPerSubgroup: 1, keysPerTile: d <= 64 ? 32 : 16, emulate: false, alignedFlag: true };
+  if (workgroupBytes(v2) <= limit) out.push(v2);
   return out;
 }
 
@@ -42,7 +65,6 @@ export const command: Command = {
       seq: { type: 'string' }, heads: { type: 'string' }, dim: { type: 'string' }, batch: { type: 'string' },
       precision: { type: 'string' }, path: { type: 'string' }, sweep: { type: 'boolean' }, check: { type: 'boolean' },
       reps: { type: 'string' }, gpu: { type: 'string' }, engine: { type: 'string' }, json: { type: 'string' },
-      'layout-search': { type: 'boolean' },
     }, usage);
     const seqs = list('seq', values.seq, [1024, 4096, 16384]);
     const heads = numberFlag('heads', values.heads, 12, 1, 1024);
@@ -73,32 +95,11 @@ export const command: Command = {
       console.log(`adapter: ${ctx.describe()}`);
       const base = chooseVariant(ctx.capabilities, ctx.device.limits, dim, precision, path);
       let variants = values.sweep ? sweepVariants(base, ctx.device.limits.maxComputeWorkgroupStorageSize) : [base];
-      if (values['layout-search'] && base.path === 'subgroup-matrix') {
-        // find the matrix layout convention this driver computes correctly on (see NOTES.md)
-        const candidates: AttentionVariant[] = [{ ...base, legacySyntax: true }, ...[0, 1, 2, 3, 4, 5, 6, 7].map((flip) => ({ ...base, flip }))];
-        let found: AttentionVariant | undefined;
-        for (const c of candidates) {
-          try {
-            const fa = await FlashAttention.create(ctx, { headDim: dim, precision, variant: c });
-            const r1 = await checkAttention(ctx, fa, { batch: 1, heads: 2, seqQ: 1, seqK: 1, headDim: dim }, { seed: 1 });
-            const r2 = await checkAttention(ctx, fa, { batch: 2, heads: 2, seqQ: 37, seqK: 90, headDim: dim }, { seed: 2, mask: 'random' });
-            console.log(`layout ${fa.name}: rel.err S=1 ${r1.relError.toExponential(2)}, 37x90 ${r2.relError.toExponential(2)}`);
-            if (!found && r1.relError < 1e-2 && r2.relError < 1e-2) found = c;
-            fa.destroy();
-          } catch (err) {
-            console.log(`layout ${variantKey(c)}: ${(err as Error).message.slice(0, 300)}`);
-          }
-        }
-        if (found) {
-          const { flip, legacySyntax } = found as { flip?: number; legacySyntax?: boolean };
-          variants = variants.map((v) => ({ ...v, ...(flip ? { flip } : {}), ...(legacySyntax ? { legacySyntax } : {}) }));
-        }
-      }
       const built: FlashAttention[] = [];
       for (const variant of variants) {
         try {
           // plain runs take what a caller gets ('auto': the fast path only if it passes its self-check)
-          const plain = !values.sweep && !values['layout-search'] && path === 'auto';
+          const plain = !values.sweep && path === 'auto';
           built.push(await FlashAttention.create(ctx, plain ? { headDim: dim, precision } : { headDim: dim, precision, variant }));
         } catch (err) {
           console.log(`${variantKey(variant)}: does not build: ${(err as Error).message.slice(0, 600)}`);
@@ -112,16 +113,18 @@ export const command: Command = {
           { batch: 2, heads: 2, seqQ: 255, seqK: 255, mask: 'last-batch-empty' as const, spread: 1 },
           { batch: 1, heads: 2, seqQ: 1000, seqK: 1000, mask: 'none' as const, spread: 3 },
           { batch: 1, heads, seqQ: 513, seqK: 513, mask: 'none' as const, spread: 1 },
+          { batch: 2, heads, seqQ: 197, seqK: 197, mask: 'none' as const, spread: 2, packed: true },
+          { batch: 3, heads: 1, seqQ: 40, seqK: 1000, mask: 'random' as const, spread: 2 },
           // long sequences: a sample of rows, two heads (the CPU reference is f64 JavaScript)
-          ...seqs.map((s) => ({ batch: 1, heads: Math.min(heads, 2), seqQ: s, seqK: s, mask: 'none' as const, spread: 1, sampleRows: 8 })),
+          ...seqs.filter((s) => s <= 16384).map((s) => ({ batch: 1, heads: Math.min(heads, 2), seqQ: s, seqK: s, mask: 'none' as const, spread: 1, sampleRows: 8 })),
         ];
         for (const fa of [...built]) {
           for (const [i, c] of cases.entries()) {
-            const r = await checkAttention(ctx, fa, { ...c, headDim: dim }, { seed: 1000 + i, mask: c.mask, spread: c.spread, ...('sampleRows' in c ? { sampleRows: c.sampleRows } : {}) });
+            const r = await checkAttention(ctx, fa, { ...c, headDim: dim }, { seed: 1000 + i, mask: c.mask, spread: c.spread, ...('sampleRows' in c ? { sampleRows: c.sampleRows } : {}), ...('packed' in c ? { packed: c.packed } : {}) });
             const ok = r.relError <= tol && r.unwritten === 0 && r.guardClobbered === 0 && r.nonFinite === 0 && !(r.maskedBatchMaxAbs > 0);
             failed ||= !ok;
             if (!ok && built.includes(fa)) built.splice(built.indexOf(fa), 1); // never time a wrong kernel
-            console.log(`check ${fa.name} B=${c.batch} H=${c.heads} Sq=${c.seqQ} Sk=${c.seqK} mask=${c.mask}: rel.err ${r.relError.toExponential(2)} unwritten ${r.unwritten} guard ${r.guardClobbered} ${ok ? 'ok' : 'FAIL'}`);
+            console.log(`check ${fa.name} B=${c.batch} H=${c.heads} Sq=${c.seqQ} Sk=${c.seqK} mask=${c.mask}${'packed' in c ? ' packed' : ''}: rel.err ${r.relError.toExponential(2)} unwritten ${r.unwritten} guard ${r.guardClobbered} ${ok ? 'ok' : 'FAIL'}`);
             results.push({ check: fa.name, ...c, ...r, ok });
           }
         }
@@ -133,13 +136,14 @@ export const command: Command = {
           for (const fa of built) {
             const t = await timeAttention(ctx, fa, shape, buffers, reps);
             const tflops = flops(s) / (t.medianNs * 1e-9) / 1e12;
-            console.log(`${fa.name.padEnd(44)} S=${String(s).padStart(6)}  ${(t.medianNs / 1e6).toFixed(3).padStart(9)} ms  ${tflops.toFixed(1).padStart(7)} TFLOP/s  (min ${(t.minNs / 1e6).toFixed(3)} ms, ${reps} runs)`);
+            console.log(`${fa.name.padEnd(44)} S=${String(s).padStart(6)}  ${(t.medianNs / 1e6).toFixed(3).padStart(9)} ms  ${tflops.toFixed(1).padStart(7)} TFLOP/s  (min ${(t.minNs / 1e6).toFixed(3)} ms, ${t.reps} runs)`);
             results.push({ engine: 'lamina', variant: fa.name, batch, heads, dim, seq: s, ms: t.medianNs / 1e6, minMs: t.minNs / 1e6, tflops });
           }
         } finally {
           for (const b of Object.values(buffers)) b.buffer.destroy();
         }
       }
+      printTable(results.filter((r) => r.engine === 'lamina') as { variant: string; seq: number; tflops: number; ms: number }[], seqs);
       for (const fa of built) fa.destroy();
     } finally {
       await ctx.destroy();
@@ -148,6 +152,20 @@ export const command: Command = {
     return failed ? 1 : 0;
   },
 };
+
+/** Variant × sequence length, TFLOP/s (ms), last so that it ends the output. */
+function printTable(rows: { variant: string; seq: number; tflops: number; ms: number }[], seqs: number[]): void {
+  if (!rows.length) return;
+  const names = [...new Set(rows.map((r) => r.variant))];
+  console.log(`\n| variant | ${seqs.map((s) => `S=${s}`).join(' | ')} |\n|---|${seqs.map(() => '---').join('|')}|`);
+  for (const name of names) {
+    const cells = seqs.map((s) => {
+      const r = rows.find((x) => x.variant === name && x.seq === s);
+      return r ? `${r.tflops.toFixed(1)} (${r.ms.toFixed(2)} ms)` : '—';
+    });
+    console.log(`| ${name} | ${cells.join(' | ')} |`);
+  }
+}
 
 type Inputs = { q: { buffer: GPUBuffer }; k: { buffer: GPUBuffer }; v: { buffer: GPUBuffer }; out: { buffer: GPUBuffer } };
 
@@ -165,10 +183,18 @@ function makeInputs(ctx: GpuContext, shape: { batch: number; heads: number; seqQ
   return { q: fill(), k: fill(), v: fill(), out: { buffer: ctx.device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) } };
 }
 
+/** Wall-clock milliseconds the timed runs of one kernel at one size should take at most. */
+const BUDGET_MS = 1500;
+
 /** Median and minimum GPU nanoseconds of `reps` calls, each its own command encoder, after 2 warm-ups. */
-async function timeAttention(ctx: GpuContext, fa: FlashAttention, shape: { batch: number; heads: number; seqQ: number; seqK: number; headDim: number }, buffers: Inputs, reps: number) {
-  for (let i = 0; i < 2; i++) fa.run(shape, buffers);
+async function timeAttention(ctx: GpuContext, fa: FlashAttention, shape: { batch: number; heads: number; seqQ: number; seqK: number; headDim: number }, buffers: Inputs, wantReps: number) {
+  const t0 = performance.now();
+  fa.run(shape, buffers);
   await ctx.sync();
+  fa.run(shape, buffers);
+  await ctx.sync();
+  // slow kernels at long sequences get fewer runs (at least 3), so one sweep stays within minutes
+  const reps = Math.max(3, Math.min(wantReps, Math.floor(BUDGET_MS / Math.max(1e-3, (performance.now() - t0) / 2))));
   const timer = ctx.timer;
   const times: number[] = [];
   for (let done = 0; done < reps;) {
@@ -178,5 +204,5 @@ async function timeAttention(ctx: GpuContext, fa: FlashAttention, shape: { batch
     done += n;
   }
   times.sort((a, b) => a - b);
-  return { medianNs: times[Math.floor(times.length / 2)]!, minNs: times[0]! };
+  return { medianNs: times[Math.floor(times.length / 2)]!, minNs: times[0]!, reps };
 }
