@@ -30,7 +30,8 @@ export function checkRegionBank(bank: ReferenceBank | null): void {
 async function readRegionImage(slide: Slide, region: PlannedTile, size: number, signal: AbortSignal): Promise<RgbImage> {
   let img: RgbImage;
   try {
-    img = await slide.readRegion(region.x, region.y, 0, region.width, region.height, { signal });
+    // each stored tile is read by one region only: keeping decoded tiles would only hold memory
+    img = await slide.readRegion(region.x, region.y, 0, region.width, region.height, { signal, cache: false });
   } catch (err) {
     if (err instanceof LaminaError) throw err;
     throw new CorruptSlideError(`${slide.name}: reading the ${size}px region at level-0 (${region.x}, ${region.y}) failed: ${(err as Error).message}`, { cause: err });
