@@ -20,6 +20,13 @@ import type { GpuContext } from '../gpu/gpu-context.ts';
 import { bindAll, destroyDispatch, spreadGroups, uniformWords, type Dispatch } from '../dispatch/dispatch.ts';
 import { Matmul } from './matmul.ts';
 
+/**
+ * Tiling of both products: single-buffered, since at K = 64 (Q·Kᵀ) and K = 200 (P·V) there are
+ * only 2–7 K steps to overlap. The H200 call of 2026-11-29 agreed (0.86 vs 4.2 ms per call over
+ * 64×12 heads of 197 tokens) but timed by wall clock, which that call showed to be noisy (NOTES.md).
+ */
+export const GEMM_ATTENTION_SPEC = '128x128x32-sg4x2-s1';
+
 /** Longest sequence the ViT engine sends through this path by default (beyond: flash attention). */
 export const GEMM_ATTENTION_MAX_SEQ = 1024;
 
@@ -28,7 +35,7 @@ export interface GemmAttentionOptions {
   precision: 'f16' | 'f32';
   /** GEMM path. @defaultValue 'auto' */
   path?: 'auto' | 'portable' | 'subgroup-matrix';
-  /** Subgroup-matrix tiling of both products (matmul.ts). */
+  /** Subgroup-matrix tiling of both products (matmul.ts). @defaultValue GEMM_ATTENTION_SPEC */
   spec?: string;
 }
 
@@ -74,8 +81,8 @@ export class GemmAttention {
     const path = options.path ?? 'auto';
     // N of Q·Kᵀ is the sequence: unknown here, and the transposed operand needs no N % 8.
     const [qk, pv, softmax] = await Promise.all([
-      Matmul.create(ctx, { precision, N: 8, K: headDim, transposeW: true, outF32: true, path, spec: options.spec }),
-      Matmul.create(ctx, { precision, N: headDim, K: 8, path, spec: options.spec }),
+      Matmul.create(ctx, { precision, N: 8, K: headDim, transposeW: true, outF32: true, path, spec: options.spec ?? GEMM_ATTENTION_SPEC }),
+      Matmul.create(ctx, { precision, N: headDim, K: 8, path, spec: options.spec ?? GEMM_ATTENTION_SPEC }),
       ctx.pipeline(`softmax-rows-${precision}`, wgsl),
     ]);
     return new GemmAttention(ctx, options, qk, pv, softmax);

@@ -18,10 +18,12 @@ import { matmulKey, matmulWgsl, outputTile, parseShapeSpec, workgroupBytes, type
 export type { MatmulVariant } from './matmul-wgsl.ts';
 
 /**
- * The subgroup-matrix tiling used unless a spec is given (see NOTES.md for the sweep behind it):
- * 128×128 outputs per workgroup, K step 32, 4×2 subgroups of 32×64.
+ * The subgroup-matrix tiling used unless a spec is given: 128×128 outputs per workgroup, K step 32,
+ * 4×2 subgroups of 32×64, X double-buffered through workgroup memory, W matrices loaded straight
+ * from storage where the shape has whole tiles. Fastest correct tiling of the H200 sweep of
+ * 2026-11-29 (NOTES.md; the margin over the single-buffered kernel is within that sweep's noise).
  */
-export const DEFAULT_GEMM_SPEC = '128x128x32-sg4x2-s1';
+export const DEFAULT_GEMM_SPEC = '128x128x32-sg4x2-s2-wd';
 
 export interface MatmulOptions {
   precision: 'f16' | 'f32';

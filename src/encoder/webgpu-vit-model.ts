@@ -39,7 +39,7 @@ export interface VitModelOptions {
    * @defaultValue 'auto'
    */
   attention?: 'auto' | 'flash' | 'gemm';
-  /** Subgroup-matrix GEMM tiling (`BMxBNxBK-sgMxN-s1|s2[-wd]`); benchmarks. @defaultValue DEFAULT_GEMM_SPEC */
+  /** Subgroup-matrix tiling of the block GEMMs (`BMxBNxBK-sgMxN-s1|s2[-wd]`); benchmarks. @defaultValue DEFAULT_GEMM_SPEC */
   gemm?: string;
 }
 
@@ -139,7 +139,7 @@ export class VitGpuModel {
     if (mode !== 'auto' && mode !== 'flash' && mode !== 'gemm') throw invalidParameter('attention', "'auto', 'flash' or 'gemm'", mode);
     let gemmAttention: GemmAttention | undefined;
     if (mode === 'gemm' || (mode === 'auto' && attention.variant.path !== 'subgroup-matrix' && qkv.variant.path === 'subgroup-matrix')) {
-      gemmAttention = await GemmAttention.create(ctx, { headDim, precision, path, spec: options.gemm });
+      gemmAttention = await GemmAttention.create(ctx, { headDim, precision, path });
       if (mode === 'auto' && !(gemmAttention.tensorCores && await gemmAttentionVerified(ctx, gemmAttention))) {
         gemmAttention.destroy();
         gemmAttention = undefined;
