@@ -9,7 +9,7 @@
 export LAMINA_MODEL_DIR=/tmp/lamina-models XDG_RUNTIME_DIR=/tmp
 out=${OUT:-/tmp}
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,driver_version --format=csv,noheader
-timeout 70 node --import tsx bench/encoder-gemm.ts --specs "${GEMM_SPECS:-128x128x32-sg4x2-s1,128x128x32-sg4x2-s2,128x128x32-sg4x2-s2-wd,128x128x32-sg2x2-s2,128x128x32-sg2x2-s2-wd,128x256x32-sg2x4-s2-wd,256x128x32-sg4x2-s2-wd,128x128x64-sg4x2-s2-wd}" --out "$out/best-gemm.txt" 2>&1 | grep -v Warning | tee "$out/gemm.log"
+timeout 65 node --import tsx bench/encoder-gemm.ts --specs "${GEMM_SPECS:-128x128x32-sg4x2-s1,128x128x32-sg4x2-s2,128x128x32-sg4x2-s2-wd,128x128x32-sg2x2-s2,128x128x32-sg2x2-s2-wd,128x256x32-sg2x4-s2-wd,256x128x32-sg4x2-s2-wd,128x128x64-sg4x2-s2-wd}" --out "$out/best-gemm.txt" 2>&1 | grep -v Warning | tee "$out/gemm.log"
 best=$(cat "$out/best-gemm.txt" 2>/dev/null || echo 128x128x32-sg4x2-s1)
 timeout 80 node bin/lamina.js bench encoder --engine webgpu --model untrained-vit-b16 --batch 64 --reps 5 --check --attention flash,gemm --gemm "$best" --json "$out/webgpu.json" 2>&1 | grep -v Warning | tee "$out/webgpu.log"
-timeout 40 node bin/lamina.js bench encoder --engine ort --ep webgpu --model untrained-vit-b16 --batch 64 --reps 5 --json "$out/ort-webgpu.json" 2>&1 | grep -v Warning | tee "$out/ort.log"
+timeout 35 node bin/lamina.js bench encoder --engine ort --ep webgpu --model untrained-vit-b16 --batch 64 --reps 5 --json "$out/ort-webgpu.json" 2>&1 | grep -v Warning | tee "$out/ort.log"
