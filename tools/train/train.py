@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""DINO self-distillation of a ViT-Tiny/16 on the packed real H&E (tools/train/pack_data.py).
+"""DINO + iBOT self-distillation of a ViT-Tiny/16 on the packed real H&E (tools/train/pack_data.py).
 
 Student and EMA teacher, multi-crop (2 global 224 px + N local 96 px views), teacher centring
 and sharpening, a KoLeo term on the student's class tokens (DINOv2) to spread the features.
+iBOT (--ibot > 0): on about half the images the student sees its global views with blob-shaped
+groups of patch tokens replaced by a learned mask token, and a separate patch head must predict
+the teacher's distribution for each hidden token from its context (masked image modelling in
+the teacher's feature space); that asks every token, not only the class token, to describe its
+tissue, a denser signal per image than DINO's one target per view.
 All augmentation runs batched on the GPU (augment.py). bf16 autocast on CUDA, fixed seed.
 Training runs for a wall-clock budget: after a short warm-up the step time is measured and the
 cosine schedules are laid over the number of steps that fit. Writes <out>/loss.csv every
@@ -27,6 +32,7 @@ import torch.nn.functional as F
 import augment
 import data
 import vit
+import weights
 
 
 class DINOHead(nn.Module):
@@ -49,15 +55,21 @@ class DINOHead(nn.Module):
 
 
 class Net(nn.Module):
-    def __init__(self, arch, out_dim):
+    def __init__(self, arch, out_dim, patch_out_dim=0):
         super().__init__()
         self.backbone = vit.build(arch)
-        self.head = DINOHead(self.backbone.embed_dim, out_dim)
+        dim = self.backbone.embed_dim
+        self.head = DINOHead(dim, out_dim)
+        # Outside the backbone, so that the exported weights keep exactly timm's keys.
+        self.patch_head = DINOHead(dim, patch_out_dim) if patch_out_dim else None
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim)) if patch_out_dim else None
 
-    def forward(self, views_by_size):
-        """views_by_size: list of (V*B, 3, S, S) tensors; returns (class tokens, head logits)."""
-        cls = torch.cat([self.backbone(v) for v in views_by_size])
-        return cls, self.head(cls)
+    def forward(self, g_views, l_views=None, mask=None):
+        """-> (class tokens of all views, patch tokens of the global views, class-head logits).
+        mask (n_global, tokens) hides global-view tokens (student only)."""
+        t = self.backbone.forward_features(g_views, mask, self.mask_token)
+        cls = t[:, 0] if l_views is None else torch.cat([t[:, 0], self.backbone(l_views)])
+        return cls, t[:, 1:], self.head(cls)
 
 
 def dino_loss(s_out, t_out, center, n_views, tau_s, tau_t):
@@ -71,6 +83,29 @@ def dino_loss(s_out, t_out, center, n_views, tau_s, tau_t):
             total = total + torch.sum(-q * F.log_softmax(s[v], dim=-1), dim=-1).mean()
             n += 1
     return total / n
+
+
+def ibot_loss(s_out, t_out, center, mask, tau_s, tau_t):
+    """Cross-entropy teacher -> student over the masked tokens; each image's tokens average to
+    one term, and the terms average over the images that have a mask (DINOv2's weighting)."""
+    t = F.softmax((t_out.float() - center) / tau_t, dim=-1)
+    per_token = torch.sum(-t * F.log_softmax(s_out.float() / tau_s, dim=-1), dim=-1)
+    n_img = mask.sum(1, keepdim=True).expand_as(mask)[mask].float()
+    n_masked_images = (mask.sum(1) > 0).sum().clamp_min(1)
+    return (per_token / n_img).sum() / n_masked_images
+
+
+def block_masks(n, grid, ratio, prob, g, device):
+    """(n, grid*grid) bool: on a fraction prob of the images, the tokens where a low-frequency
+    noise field is lowest, a share drawn uniformly from ratio; blobs rather than scattered
+    tokens, because neighbouring tokens of an upsampled patch are nearly copies of each other."""
+    noise = torch.randn(n, 1, 4, 4, generator=g, device=device)
+    noise = F.interpolate(noise, size=(grid, grid), mode="bicubic", align_corners=False).flatten(1)
+    rank = noise.argsort(1).argsort(1)
+    share = torch.rand(n, generator=g, device=device) * (ratio[1] - ratio[0]) + ratio[0]
+    k = (share * grid * grid).round()
+    k = torch.where(torch.rand(n, generator=g, device=device) < prob, k, torch.zeros_like(k))
+    return rank < k[:, None]
 
 
 def koleo(x):
@@ -131,9 +166,9 @@ def sample_views(pools, args, g):
     return g_views, l_views
 
 
-def save_ckpt(path, teacher, center, step, args, extra):
+def save_ckpt(path, teacher, center, center_p, step, args, extra):
     state = {k: v.detach().to(torch.float16).cpu() for k, v in teacher.state_dict().items()}
-    torch.save({"teacher": state, "center": center.cpu(), "step": step,
+    torch.save({"teacher": state, "center": center.cpu(), "center_p": center_p.cpu(), "step": step,
                 "args": vars(args), "extra": extra}, path)
 
 
@@ -153,16 +188,25 @@ def main():
     ap.add_argument("--lr", type=float, default=5e-4, help="per 256 images")
     ap.add_argument("--min-lr", type=float, default=1e-6)
     ap.add_argument("--wd", type=float, nargs=2, default=(0.04, 0.4))
-    ap.add_argument("--momentum", type=float, default=0.996)
+    ap.add_argument("--momentum", type=float, default=0.994,
+                    help="teacher EMA at the start (cosine to 1); lower than DINO's 0.996 for "
+                         "schedules of about a thousand steps")
     ap.add_argument("--tau-s", type=float, default=0.1)
     ap.add_argument("--tau-t", type=float, default=0.04)
     ap.add_argument("--koleo", type=float, default=0.1)
+    ap.add_argument("--ibot", type=float, default=1.0, help="weight of the masked-token loss (0: DINO only)")
+    ap.add_argument("--patch-out-dim", type=int, default=4096)
+    ap.add_argument("--mask-prob", type=float, default=0.5, help="share of images masked")
+    ap.add_argument("--mask-ratio", type=float, nargs=2, default=(0.1, 0.5))
     ap.add_argument("--clip", type=float, default=3.0)
     ap.add_argument("--warmup-frac", type=float, default=0.1)
     ap.add_argument("--freeze-last-frac", type=float, default=0.05)
     ap.add_argument("--log-every", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", default="")
+    ap.add_argument("--init", default="",
+                    help="timm-named safetensors (export.py's output) or a Lamina ViT ONNX to "
+                         "start the backbone from; heads start fresh")
     ap.add_argument("--limit", type=int, default=None, help="images per pool (smoke tests)")
     args = ap.parse_args()
 
@@ -183,14 +227,21 @@ def main():
     print(f"pools: " + ", ".join(f"{k} {tuple(v.shape)}" for k, v in pools.items())
           + f"; load {time.time() - t_start:.1f}s", flush=True)
 
-    student = Net(args.arch, args.out_dim).to(device)
+    student = Net(args.arch, args.out_dim, args.patch_out_dim if args.ibot > 0 else 0).to(device)
     start_step, center = 0, torch.zeros(1, args.out_dim, device=device)
+    center_p = torch.zeros(1, args.patch_out_dim, device=device)
     if args.resume:
         ck = torch.load(args.resume, map_location="cpu")
         student.load_state_dict({k: v.float() for k, v in ck["teacher"].items()})
         center = ck["center"].to(device)
+        if "center_p" in ck:
+            center_p = ck["center_p"].to(device)
         start_step = ck["step"]
         print(f"resumed from {args.resume} at step {start_step}", flush=True)
+    if args.init:
+        student.backbone.load_state_dict(weights.load_backbone_state(args.init, student.backbone),
+                                         strict=True)
+        print(f"backbone initialised from {args.init}", flush=True)
     teacher = copy.deepcopy(student)
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -202,21 +253,28 @@ def main():
     log_f = open(os.path.join(args.out, "loss.csv"), "a" if args.resume else "w", newline="")
     log = csv.writer(log_f)
     if not args.resume:
-        log.writerow(["step", "wall_s", "loss", "dino", "koleo", "lr", "wd", "momentum",
-                      "teacher_entropy", "grad_norm"])
+        log.writerow(["step", "wall_s", "loss", "dino", "koleo", "ibot", "lr", "wd", "momentum",
+                      "teacher_entropy", "teacher_sample_entropy", "patch_teacher_entropy",
+                      "grad_norm"])
     total = args.max_steps or 10**9
     calibrate_at = 20
     t_loop = time.time()
     step = 0
     while step < total:
-        if step == calibrate_at and not args.max_steps:
+        # The step count is re-fitted to the budget every 100 steps from the mean step time so
+        # far (another process on the GPU, or a slow start, would otherwise overrun the call),
+        # and the budget is a hard stop besides.
+        if not args.max_steps and step >= calibrate_at and (step - calibrate_at) % 100 == 0:
             if cuda:
                 torch.cuda.synchronize()
-            per_step = (time.time() - t_cal) / (calibrate_at - 5)
-            total = max(calibrate_at + 1, int(args.budget_s - (time.time() - t_loop)) // per_step
-                        + calibrate_at)
-            total = int(total)
-            print(f"step time {per_step * 1000:.1f} ms -> {total} steps in the budget", flush=True)
+            per_step = (time.time() - t_cal) / (step - 5)
+            left = args.budget_s - (time.time() - t_loop)
+            total = max(step + 1, step + int(left / per_step))
+            print(f"step {step}: {per_step * 1000:.1f} ms a step -> {total} steps in the budget",
+                  flush=True)
+        if not args.max_steps and step > calibrate_at and time.time() - t_loop > args.budget_s:
+            print(f"budget reached at step {step} of {total}", flush=True)
+            break
         if step == 5:
             if cuda:
                 torch.cuda.synchronize()
@@ -230,36 +288,59 @@ def main():
         opt.param_groups[0]["weight_decay"] = wd
 
         g_views, l_views = sample_views(pools, args, g)
+        grid = args.global_size // student.backbone.patch
+        mask = (block_masks(g_views.shape[0], grid, args.mask_ratio, args.mask_prob, g, device)
+                if args.ibot > 0 else None)
         with amp:
             with torch.no_grad():
-                _, t_out = teacher([g_views])
-            s_cls, s_out = student([g_views] + ([l_views] if l_views is not None else []))
+                _, t_tok, t_out = teacher(g_views)
+            s_cls, s_tok, s_out = student(g_views, l_views, mask)
             dino = dino_loss(s_out, t_out, center, n_views, args.tau_s, args.tau_t)
             ko = sum(koleo(c) for c in s_cls[: g_views.shape[0]].chunk(2)) / 2
             loss = dino + args.koleo * ko
+            ibot = torch.zeros((), device=device)
+            if mask is not None and mask.any():
+                with torch.no_grad():
+                    tp_out = teacher.patch_head(t_tok[mask])
+                sp_out = student.patch_head(s_tok[mask])
+                ibot = ibot_loss(sp_out, tp_out, center_p, mask, args.tau_s, args.tau_t)
+                loss = loss + args.ibot * ibot
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(student.parameters(), args.clip)
         if step < int(args.freeze_last_frac * sched_total):
             student.head.last.grad = None
+            if student.patch_head is not None:
+                student.patch_head.last.grad = None
         opt.step()
         with torch.no_grad():
             for ps, pt in zip(student.parameters(), teacher.parameters()):
                 pt.mul_(mom).add_(ps.detach(), alpha=1 - mom)
             batch_center = t_out.float().mean(0, keepdim=True)
             center.mul_(0.9).add_(batch_center, alpha=0.1)
+            if mask is not None and mask.any():
+                center_p.mul_(0.9).add_(tp_out.float().mean(0, keepdim=True), alpha=0.1)
         if step % args.log_every == 0 or step == total - 1:
             with torch.no_grad():
-                q = F.softmax((t_out.float() - center) / args.tau_t, dim=-1).mean(0)
+                # Collapse shows as a low entropy of the mean (one prototype wins) or a high
+                # per-sample entropy (uniform outputs); healthy is high mean, low per-sample.
+                p = F.softmax((t_out.float() - center) / args.tau_t, dim=-1)
+                q = p.mean(0)
                 ent = float(-(q * torch.log(q + 1e-12)).sum())
+                ent_s = float(-(p * torch.log(p + 1e-12)).sum(1).mean())
+                ent_p = float("nan")
+                if mask is not None and mask.any():
+                    qp = F.softmax((tp_out.float() - center_p) / args.tau_t, dim=-1).mean(0)
+                    ent_p = float(-(qp * torch.log(qp + 1e-12)).sum())
             row = [start_step + step, round(time.time() - t_start, 2), loss.item(), dino.item(),
-                   ko.item(), lr, wd, mom, ent, gn.item()]
+                   ko.item(), ibot.item(), lr, wd, mom, ent, ent_s, ent_p, gn.item()]
             log.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
             log_f.flush()
             if step % (args.log_every * 10) == 0 or step == total - 1:
                 print(f"step {start_step + step}/{start_step + total} loss {row[2]:.4f} "
-                      f"dino {row[3]:.4f} koleo {row[4]:.3f} lr {lr:.2e} "
-                      f"H(teacher mean) {ent:.2f} t={time.time() - t_start:.0f}s", flush=True)
+                      f"dino {row[3]:.4f} koleo {row[4]:.3f} ibot {row[5]:.4f} lr {lr:.2e} "
+                      f"H(teacher mean) {ent:.2f} H(teacher sample) {ent_s:.2f} "
+                      f"H(patch mean) {ent_p:.2f} t={time.time() - t_start:.0f}s", flush=True)
             if not math.isfinite(row[2]):
                 raise SystemExit("loss is not finite")
         step += 1
@@ -270,7 +351,8 @@ def main():
              "epochs": round(images_seen / n_images, 1), "ssl_images": n_images,
              "device": torch.cuda.get_device_name() if cuda else "cpu",
              "torch": str(torch.__version__)}
-    save_ckpt(os.path.join(args.out, "ckpt.pt"), teacher, center, start_step + step, args, extra)
+    save_ckpt(os.path.join(args.out, "ckpt.pt"), teacher, center, center_p, start_step + step,
+              args, extra)
     with open(os.path.join(args.out, "train.json"), "w") as f:
         json.dump({"args": vars(args), **extra}, f, indent=1)
     print(json.dumps(extra), flush=True)

@@ -19,6 +19,15 @@ CONFIGS = {
 }
 
 
+def _sdpa_reference(q, k, v):
+    """softmax(q k^T / sqrt(d)) v, for torch < 2.0 (Debian's CPU torch in smoke tests)."""
+    a = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5
+    return a.softmax(-1) @ v
+
+
+sdpa = getattr(F, "scaled_dot_product_attention", _sdpa_reference)
+
+
 class Attention(nn.Module):
     def __init__(self, dim, heads):
         super().__init__()
@@ -29,7 +38,7 @@ class Attention(nn.Module):
     def forward(self, x):
         b, n, c = x.shape
         qkv = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        x = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+        x = sdpa(qkv[0], qkv[1], qkv[2])
         return self.proj(x.transpose(1, 2).reshape(b, n, c))
 
 
@@ -109,15 +118,26 @@ class VisionTransformer(nn.Module):
         """x: (B, 3, H, W) normalised -> (B, dim) class-token embedding after the final norm."""
         return self.forward_features(x)[:, 0]
 
-    def forward_features(self, x):
-        """All tokens after the final norm: (B, 1 + h*w, dim), class token first."""
+    def forward_features(self, x, mask=None, mask_token=None, last=0):
+        """All tokens after the final norm: (B, 1 + h*w, dim), class token first.
+
+        mask (B, h*w) bool with mask_token (1, 1, dim): masked patch embeddings are replaced by
+        the token before position embeddings are added (iBOT); the token lives in the training
+        wrapper, so exported weights keep timm's keys. last=n also returns the final norm applied
+        to the outputs of the last n blocks (a read-out for evaluation only).
+        """
         h, w = x.shape[2] // self.patch, x.shape[3] // self.patch
         x = self.patch_embed(x)
+        if mask is not None:
+            x = torch.where(mask[:, :, None], mask_token.to(x.dtype), x)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         x = x + self.pos_for(h, w)
-        for blk in self.blocks:
+        outs = []
+        for i, blk in enumerate(self.blocks):
             x = blk(x)
-        return self.norm(x)
+            if last and i >= len(self.blocks) - last:
+                outs.append(self.norm(x))
+        return (self.norm(x), outs) if last else self.norm(x)
 
 
 def build(name):
