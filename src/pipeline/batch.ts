@@ -1,7 +1,9 @@
 /**
  * The per-batch stage (a queue's child job): read a range of planned tiles, embed them, and — when
- * a reference bank is used with the kNN scorer — score them. In-slide scoring needs every tile's
- * embedding first, so without a bank the raw scores are left to `finishAnalysis`.
+ * a reference bank is used with the kNN scorer — score them. Without a bank, the in-slide token
+ * scorer ('mahalanobis-tokens') gives each tile its token statistic here, against the slide's token
+ * model (slide-token-model.ts); the pooled in-slide fit needs every tile's embedding first, so the
+ * final raw scores are made in `finishAnalysis`.
  *
  * A batch output has a stable binary form (`encodeBatchOutput`) so a worker can write it
  * atomically under a key derived from (analysis, start) and a retried batch overwrites, never
@@ -14,9 +16,11 @@ import type { TilePlan } from '../tiling/tile-plan.ts';
 import { readTiles } from '../tiling/tile-reader.ts';
 import { knnScores } from '../scoring/knn.ts';
 import { tileMaxTokenScores } from '../scoring/token-scores.ts';
+import { tileTopTokenDistances } from '../scoring/token-gaussian.ts';
 import type { ReferenceBank } from '../scoring/bank.ts';
 import type { TileEmbedder } from './embedder.ts';
 import { throwIfAborted, type Stage } from './stage.ts';
+import { slideTokenModel } from './slide-token-model.ts';
 import { processRegionBatch } from './region-batch.ts';
 import { regionsPerBatch } from '../tiling/region-plan.ts';
 
@@ -36,6 +40,8 @@ export interface BatchInput {
   bank: ReferenceBank | null;
   /** Return the patch tokens too (fit-reference of a token bank). */
   withTokens?: boolean;
+  /** Embed only, no in-slide token statistic (fit-reference). */
+  embedOnly?: boolean;
 }
 
 /** Output of `processBatch`: embeddings (`count × dim`) and raw scores when already known. */
@@ -44,7 +50,11 @@ export interface BatchOutput {
   count: number;
   dim: number;
   embeddings: Float32Array;
-  /** Raw kNN distances to the bank; null when scoring happens in `finishAnalysis`. */
+  /**
+   * Raw kNN distances to the bank; without a bank, the in-slide token statistic (mean distance of
+   * each tile's most distant tokens to the slide's token model) that `finishAnalysis` joins with
+   * the pooled score; null when all scoring happens in `finishAnalysis`.
+   */
   rawScores: Float64Array | null;
   /** Patch tokens (`count × tokensPerTile × dim`), only when asked for (`withTokens`; not in the binary form). */
   tokens?: Float32Array;
@@ -68,7 +78,20 @@ export function batchRanges(plan: TilePlan, batchSize: number): TileRange[] {
 
 /** True when batches score against the bank themselves (kNN scorer with a bank). */
 export function scoresInBatch(params: AnalysisParams, bank: ReferenceBank | null): boolean {
-  return bank !== null && params.scorer !== 'mahalanobis';
+  return bank !== null && (params.scorer === 'auto' || params.scorer === 'knn');
+}
+
+/**
+ * True when batches compute the in-slide token statistic: no bank, scorer 'mahalanobis-tokens',
+ * or 'auto' with an encoder that gives patch tokens.
+ * @throws UnprocessableError for 'mahalanobis-tokens' with an encoder without patch tokens.
+ */
+export function tokenStatsInBatch(params: AnalysisParams, bank: ReferenceBank | null, embedder: TileEmbedder): boolean {
+  if (bank !== null) return false;
+  if (params.scorer === 'mahalanobis-tokens' && !embedder.embedTokens) {
+    throw new UnprocessableError(`encoder '${embedder.model.name}' gives no patch tokens, which scorer 'mahalanobis-tokens' needs (use 'mahalanobis')`);
+  }
+  return params.scorer === 'mahalanobis-tokens' || (params.scorer === 'auto' && embedder.embedTokens !== undefined);
 }
 
 /** Stage: encode (and, with a bank, score) one range of tiles. */
@@ -91,11 +114,13 @@ export const processBatch: Stage<BatchInput, BatchOutput, AnalysisParams> = asyn
   }
   throwIfAborted(ctx.signal, 'batch');
   const t1 = performance.now();
+  if (bank !== null && params.scorer === 'mahalanobis-tokens') throw new UnprocessableError("scorer 'mahalanobis-tokens' is the in-slide scorer; with a reference bank use 'knn' or 'auto'");
   const tokenBank = bank?.header.entries === 'tokens' && scoresInBatch(params, bank);
+  const tokenStats = !input.embedOnly && tokenStatsInBatch(params, bank, embedder);
   let embeddings: Float32Array;
   let tokens: Float32Array | undefined;
   let tokensPerTile = 0;
-  if (tokenBank || input.withTokens) {
+  if (tokenBank || tokenStats || input.withTokens) {
     if (!embedder.embedTokens) {
       throw new UnprocessableError(`encoder '${embedder.model.name}' gives no patch tokens, which a token reference bank needs`);
     }
@@ -110,7 +135,9 @@ export const processBatch: Stage<BatchInput, BatchOutput, AnalysisParams> = asyn
   }
   const rawScores = tokenBank
     ? tileMaxTokenScores(bank!, tokens!, tiles.length, tokensPerTile, params.k)
-    : scoresInBatch(params, bank) ? knnScores(bank!, embeddings, tiles.length, params.k) : null;
+    : tokenStats
+      ? tileTopTokenDistances(await slideTokenModel(slide, plan, embedder, ctx.signal), tokens!, tiles.length, tokensPerTile)
+      : scoresInBatch(params, bank) ? knnScores(bank!, embeddings, tiles.length, params.k) : null;
   const timings = { read: t1 - t0, embed: t2 - t1, score: performance.now() - t2 };
   return { start: range.start, count: tiles.length, dim, embeddings, rawScores, timings, ...(input.withTokens ? { tokens, tokensPerTile } : {}) };
 };

@@ -60,7 +60,7 @@ export async function fitReference(
       let done = 0;
       for (const range of batchRanges(thinned, params.batchSize)) {
         throwIfAborted(ctx.signal, 'fit-reference');
-        const out = await processBatch({ slide, plan: thinned, range, embedder, bank: null, withTokens: tokenMode }, params, ctx);
+        const out = await processBatch({ slide, plan: thinned, range, embedder, bank: null, withTokens: tokenMode, embedOnly: true }, params, ctx);
         if (tokenMode) {
           // Evenly spaced tokens of each tile, so that all slides together stay within the budget.
           const per = out.tokensPerTile!;

@@ -7,6 +7,10 @@
  *   spread sample of the slide's embeddings; calibrated on the slide's own scores.
  * - `knn-self`: kNN distance to a greedy coreset of the slide's sample, a tile never matching itself;
  *   calibrated on the slide's own scores.
+ * - `mahalanobis-tokens` (in-slide, the default when the encoder gives patch tokens): the pooled
+ *   `mahalanobis` score joined with each tile's token statistic from its batch
+ *   (`fuseTwoScales`: max of robust z-scores, the token one two-sided); calibrated on the slide's
+ *   own scores.
  */
 import type { AnalysisParams } from '../../pipelines/anomaly.ts';
 import { UnprocessableError } from '../errors.ts';
@@ -16,10 +20,11 @@ import { greedyCoreset } from '../scoring/coreset.ts';
 import { knnScores, type MemoryBank } from '../scoring/knn.ts';
 import { createKnnScorer } from '../scoring/knn-gpu.ts';
 import { fitMahalanobis, mahalanobisScores } from '../scoring/mahalanobis.ts';
+import { fuseTwoScales } from '../scoring/token-gaussian.ts';
 import type { BatchOutput } from './batch.ts';
 import { throwIfAborted } from './stage.ts';
 
-export type ScorerMethod = 'knn-bank' | 'mahalanobis-bank' | 'mahalanobis' | 'knn-self';
+export type ScorerMethod = 'knn-bank' | 'mahalanobis-bank' | 'mahalanobis' | 'mahalanobis-tokens' | 'knn-self';
 
 /** What result.json records about scoring. */
 export interface ScorerSummary {
@@ -32,10 +37,18 @@ export interface ScorerSummary {
   calibration: Calibration;
 }
 
-/** Which method the parameters select. */
-export function scorerMethod(params: AnalysisParams, hasBank: boolean): ScorerMethod {
-  if (hasBank) return params.scorer === 'mahalanobis' ? 'mahalanobis-bank' : 'knn-bank';
-  return params.scorer === 'knn' ? 'knn-self' : 'mahalanobis';
+/**
+ * Which method the parameters select; without a bank, `tokenStats` says whether the batches carry
+ * token statistics (`tokenStatsInBatch`).
+ */
+export function scorerMethod(params: AnalysisParams, hasBank: boolean, tokenStats = false): ScorerMethod {
+  if (hasBank) {
+    if (params.scorer === 'mahalanobis-tokens') throw new UnprocessableError("scorer 'mahalanobis-tokens' is the in-slide scorer; with a reference bank use 'knn' or 'auto'");
+    return params.scorer === 'mahalanobis' ? 'mahalanobis-bank' : 'knn-bank';
+  }
+  if (params.scorer === 'knn') return 'knn-self';
+  if (params.scorer === 'mahalanobis-tokens' && !tokenStats) throw new UnprocessableError("scorer 'mahalanobis-tokens' needs token statistics from the batches, and these batches have none");
+  return tokenStats && params.scorer !== 'mahalanobis' ? 'mahalanobis-tokens' : 'mahalanobis';
 }
 
 /** Evenly spread, deterministic tile indices used to fit an in-slide scorer. */
@@ -55,7 +68,7 @@ export async function scoreSlide(
   params: AnalysisParams,
   signal: AbortSignal,
 ): Promise<{ raw: Float64Array; summary: ScorerSummary }> {
-  const method = scorerMethod(params, bank !== null);
+  let method = scorerMethod(params, bank !== null, params.scorer === 'mahalanobis-tokens');
   const raw = new Float64Array(total).fill(NaN);
   const seen = new Uint8Array(total);
   const mark = (out: BatchOutput) => {
@@ -107,9 +120,14 @@ export async function scoreSlide(
   const slot = new Map<number, number>(sampleIndices.map((tile, j) => [tile, j]));
   let dim = 0;
   let sample = new Float32Array(0);
+  // Token statistics travel as the batches' raw scores: all batches have them or none.
+  let withStats = 0;
+  let batchCount = 0;
   for await (const out of batches()) {
     throwIfAborted(signal, 'scoring');
     mark(out);
+    batchCount++;
+    if (out.rawScores) withStats++;
     if (dim === 0) {
       dim = out.dim;
       sample = new Float32Array(sampleIndices.length * dim);
@@ -120,10 +138,13 @@ export async function scoreSlide(
     }
   }
   checkComplete();
+  if (withStats !== 0 && withStats !== batchCount) throw new UnprocessableError(`${withStats} of ${batchCount} batch outputs carry token statistics; all or none should`);
+  method = scorerMethod(params, false, withStats > 0);
+  const tokenStats = method === 'mahalanobis-tokens' ? new Float64Array(total) : null;
   const n = sampleIndices.length;
   let scoreBatch: (out: BatchOutput) => Float64Array;
   let summary: Omit<ScorerSummary, 'calibration'>;
-  if (method === 'mahalanobis') {
+  if (method === 'mahalanobis' || method === 'mahalanobis-tokens') {
     const model = fitMahalanobis(sample, n, dim);
     scoreBatch = (out) => mahalanobisScores(model, out.embeddings, out.count);
     summary = { method, k: null, shrinkage: round6(model.shrinkage), fitSamples: n };
@@ -139,7 +160,9 @@ export async function scoreSlide(
   for await (const out of batches()) {
     throwIfAborted(signal, 'scoring');
     raw.set(scoreBatch(out), out.start);
+    if (tokenStats) tokenStats.set(out.rawScores!, out.start);
   }
+  if (tokenStats) raw.set(fuseTwoScales(raw, tokenStats));
   return { raw, summary: { ...summary, calibration: fitCalibration(raw, params.calibrationZ) } };
 }
 

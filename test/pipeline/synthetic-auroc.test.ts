@@ -7,10 +7,12 @@
  *
  * What the floors below say (measured on seeds 5 and 7; see docs/benchmarks.md, issue 3/9
  * section): the trained encoder separates dense nuclei, real tissue and stain-matched real tissue
- * (texture only) at AUROC >= 0.95 with a reference bank (>= 0.9 in-slide). With the default token
- * bank (PatchCore on patch tokens) the overall AUROC reaches the issue's 0.95 on both seeds;
- * in-slide (pooled embeddings, robust Mahalanobis) the procedural "morphology" kind (stain-matched
- * synthetic texture) is not separated (0.5-0.7), which holds the in-slide AUROC near 0.9.
+ * (texture only) at AUROC >= 0.95 with a reference bank (>= 0.9 in-slide). The overall AUROC
+ * reaches the issue's 0.95 on both seeds with the default token bank (PatchCore on patch tokens)
+ * and in-slide with the default 'mahalanobis-tokens' scorer (pooled robust Mahalanobis joined with
+ * each tile's token statistic against a robust Gaussian of the slide's own tokens). Pooled
+ * Mahalanobis alone left the procedural "morphology" kind (stain-matched synthetic texture) at
+ * 0.5-0.7 and the in-slide AUROC near 0.9.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -63,7 +65,8 @@ test('the default encoder is the trained one', () => {
 
 test('in-slide scoring (no reference): AUROC and AUPRO against the true mask', async (t) => {
   const out = join(dir, 'in-slide');
-  await analyzeSlide(slide, parseAnalysisParams({ model: MODEL }), quietContext(), { outDir: out, embedder });
+  const result = await analyzeSlide(slide, parseAnalysisParams({ model: MODEL }), quietContext(), { outDir: out, embedder });
+  assert.equal(result.scorer.method, 'mahalanobis-tokens', 'the in-slide default with an encoder that gives patch tokens');
   const e = inSlide = await evaluateSynth(out, sidecar());
   report(t, 'in-slide', e);
   assert.ok(e.positives >= 20 && e.negatives >= 50, 'enough tiles on both sides to measure');
@@ -71,10 +74,11 @@ test('in-slide scoring (no reference): AUROC and AUPRO against the true mask', a
     assert.ok(e.byKind[kind]!.positives > 0, `${kind} planted`);
     assert.ok(e.byKind[kind]!.auroc >= 0.95, `${kind} ${e.byKind[kind]!.auroc}`);
   }
-  // 0.978 on this seed, 0.919 on seed 7 (bench): the floor is what holds on both.
+  // Floors are what holds on both seeds (bench: seed 5 | seed 7), not this seed's figures.
   assert.ok(e.byKind['real-stain-matched']!.auroc >= 0.9, `stain-matched real tissue ${e.byKind['real-stain-matched']!.auroc}`);
-  assert.ok(e.auroc > 0.8, `overall ${e.auroc}`);
-  assert.ok(e.aupro > 0.6, `AUPRO ${e.aupro}`);
+  assert.ok(e.byKind.morphology!.auroc >= 0.85, `morphology ${e.byKind.morphology!.auroc}`);
+  assert.ok(e.auroc >= 0.95, `overall ${e.auroc}`);
+  assert.ok(e.aupro >= 0.85, `AUPRO ${e.aupro}`);
 });
 
 test('with a reference bank fitted on anomaly-free slides: AUROC and AUPRO against the true mask', async (t) => {
