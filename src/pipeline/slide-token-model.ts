@@ -31,7 +31,8 @@ const cache = new Map<string, Promise<MahalanobisModel>>();
  */
 export function slideTokenModel(slide: Slide, plan: TilePlan, embedder: TileEmbedder, signal?: AbortSignal): Promise<MahalanobisModel> {
   const sample = fitSampleIndices(plan.tiles.length, TOKEN_FIT_TILES).map((i) => plan.tiles[i]!);
-  const key = [embedder.model.name, slide.name, plan.slide.width, plan.slide.height, plan.levelIndex, plan.tileSizePx, ...sample.map((t) => `${t.x},${t.y}`)].join('|');
+  // What the sample's pixels and tokens depend on: model, slide, level, tile geometry and places.
+  const key = [embedder.model.name, slide.name, plan.slide.width, plan.slide.height, plan.levelIndex, plan.tileSizePx, plan.tileSizeLevel0, ...sample.map((t) => `${t.x},${t.y},${t.width},${t.height}`)].join('|');
   let model = cache.get(key);
   if (!model) {
     model = fit(slide, plan, sample, embedder, signal);
