@@ -16,7 +16,7 @@ import type { BatchOutput } from './batch.ts';
 import type { ModelInfo } from './embedder.ts';
 import { OUTPUT_FILES, prepareOutputDir, softwareVersion, writeAtomic } from './output.ts';
 import { scoreSlide, type ScorerSummary } from './slide-scorer.ts';
-import { throwIfAborted, type Stage } from './stage.ts';
+import { throwIfAborted, type Stage, type StageContext } from './stage.ts';
 import type { AnalysisResult } from './result.ts';
 import { finishRegionAnalysis } from './region-finish.ts';
 
@@ -42,21 +42,29 @@ export const SLIDE_SCORE_TOP_FRACTION = 0.01;
 export const UNTRAINED_NOTE =
   'The encoder is the built-in untrained ViT with fixed-seed random weights: its features are random projections, not learned pathology features. Use a trained encoder (see README) for real work.';
 
-/** Stage: score, aggregate and write the result folder. Returns what result.json holds. */
-export const finishAnalysis: Stage<FinishInput, AnalysisResult, AnalysisParams> = async (input, params, ctx) => {
-  if (input.plan.cells) return finishRegionAnalysis(input, params, ctx); // region mode (issue 7)
+/**
+ * The opening both finish stages share (tiles here, 16-px cells in region-finish.ts): prepare the
+ * output folder, score the `total` items of the batches, calibrate each to 0..1.
+ */
+export async function scoreCalibrated(input: FinishInput, total: number, params: AnalysisParams, ctx: StageContext) {
   const started = performance.now();
-  const { plan, outDir } = input;
-  const total = plan.tiles.length;
-  await prepareOutputDir(outDir);
+  await prepareOutputDir(input.outDir);
   ctx.progress({ stage: 'score', done: 0, total });
   const { raw, summary } = await scoreSlide(total, input.batches, input.bank, params, ctx.signal);
   const scored = performance.now();
   ctx.progress({ stage: 'score', done: total, total });
   throwIfAborted(ctx.signal, 'aggregate');
-
   const calibrated = new Float64Array(total);
   for (let i = 0; i < total; i++) calibrated[i] = calibrate(summary.calibration, raw[i]!);
+  return { raw, summary, calibrated, started, scored };
+}
+
+/** Stage: score, aggregate and write the result folder. Returns what result.json holds. */
+export const finishAnalysis: Stage<FinishInput, AnalysisResult, AnalysisParams> = async (input, params, ctx) => {
+  if (input.plan.cells) return finishRegionAnalysis(input, params, ctx); // region mode (issue 7)
+  const { plan, outDir } = input;
+  const total = plan.tiles.length;
+  const { raw, summary, calibrated, started, scored } = await scoreCalibrated(input, total, params, ctx);
   const grid = buildScoreGrid(plan.grid.cols, plan.grid.rows, plan.tiles, calibrated);
   const regions = findRegions(grid, params.threshold, params.minRegionTiles, plan.strideLevel0);
   const idSeed = input.input.sha256;

@@ -8,16 +8,14 @@
  */
 import { join } from 'node:path';
 import type { AnalysisParams } from '../../pipelines/anomaly.ts';
-import { calibrate } from '../scoring/calibration.ts';
 import { heatmapPng, scoreGridBytes, type ScoreGrid } from '../heatmap/score-grid.ts';
 import { findRegions } from '../heatmap/regions.ts';
 import { regionsGeoJson, stableUuid } from '../heatmap/geojson.ts';
 import { regionsCsv, type RegionCellSummary } from '../heatmap/tiles-csv.ts';
 import { forEachOwnedCell } from '../tiling/region-plan.ts';
-import { SLIDE_SCORE_TOP_FRACTION, UNTRAINED_NOTE, type FinishInput } from './finish.ts';
-import { OUTPUT_FILES, prepareOutputDir, softwareVersion, writeAtomic } from './output.ts';
+import { scoreCalibrated, SLIDE_SCORE_TOP_FRACTION, UNTRAINED_NOTE, type FinishInput } from './finish.ts';
+import { OUTPUT_FILES, softwareVersion, writeAtomic } from './output.ts';
 import type { AnalysisResult } from './result.ts';
-import { scoreSlide } from './slide-scorer.ts';
 import { throwIfAborted, type StageContext } from './stage.ts';
 
 /** result.json of a region analysis: the tile-mode shape, cells in the place of tiles, plus the mode. */
@@ -29,19 +27,10 @@ export interface RegionAnalysisResult extends AnalysisResult {
 
 /** Stage body: score cells, write the fine grid and result.json. */
 export async function finishRegionAnalysis(input: FinishInput, params: AnalysisParams, ctx: StageContext): Promise<RegionAnalysisResult> {
-  const started = performance.now();
   const { plan, outDir } = input;
   const cells = plan.cells!;
   const total = cells.total;
-  await prepareOutputDir(outDir);
-  ctx.progress({ stage: 'score', done: 0, total });
-  const { raw, summary } = await scoreSlide(total, input.batches, input.bank, params, ctx.signal);
-  const scored = performance.now();
-  ctx.progress({ stage: 'score', done: total, total });
-  throwIfAborted(ctx.signal, 'aggregate');
-
-  const calibrated = new Float64Array(total);
-  for (let k = 0; k < total; k++) calibrated[k] = calibrate(summary.calibration, raw[k]!);
+  const { raw, summary, calibrated, started, scored } = await scoreCalibrated(input, total, params, ctx);
   // Cell k's grid position, and each region's summary, from the plan's masks.
   const grid: ScoreGrid = { cols: cells.cols, rows: cells.rows, data: new Float32Array(cells.cols * cells.rows).fill(NaN) };
   const cellAt = new Int32Array(total);
