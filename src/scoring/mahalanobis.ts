@@ -5,7 +5,7 @@
  * conditioned when tiles are fewer than dimensions; robustness comes from one re-weighting step
  * that refits without the most distant 10% (anomalies should not shape "normal").
  */
-import { cholesky, whitenedNormSquared } from './linalg.ts';
+import { cholesky, lowerTriangularInverse, WHITEN_BLOCK, whitenedSquaredNorms } from './linalg.ts';
 
 /** A fitted Mahalanobis model. */
 export interface MahalanobisModel {
@@ -35,16 +35,39 @@ export function fitMahalanobis(samples: Float32Array, count: number, dim: number
 
 /** Distances (not squared) of `count` embeddings. */
 export function mahalanobisScores(model: MahalanobisModel, embeddings: Float32Array, count: number): Float64Array {
-  const { dim, mean, chol } = model;
+  const { whiten, padded } = whiteningOf(model);
   const out = new Float64Array(count);
-  const centred = new Float64Array(dim);
-  const work = new Float64Array(dim);
-  for (let i = 0; i < count; i++) {
-    const base = i * dim;
-    for (let d = 0; d < dim; d++) centred[d] = embeddings[base + d]! - mean[d]!;
-    out[i] = Math.sqrt(whitenedNormSquared(chol, dim, centred, work));
-  }
+  whitenedSquaredNorms(whiten, padded, model.dim, model.mean, embeddings, count, out);
+  for (let i = 0; i < count; i++) out[i] = Math.sqrt(out[i]!);
   return out;
+}
+
+/** A model's whitening matrix W = L⁻¹ (so the distance is |W (x − μ)|), f32, padded for the blocked product. */
+export interface Whitening {
+  whiten: Float32Array;
+  /** Row length of `whiten`: dim rounded up to WHITEN_BLOCK. */
+  padded: number;
+}
+
+const whitenings = new WeakMap<MahalanobisModel, Whitening>();
+
+/**
+ * The whitening of a model, computed once per model: scoring then is one triangular
+ * matrix–matrix product over many rows (CPU here, kernels/whiten on the GPU) instead of a forward
+ * substitution per row.
+ */
+export function whiteningOf(model: MahalanobisModel): Whitening {
+  let w = whitenings.get(model);
+  if (!w) {
+    const { dim } = model;
+    const inv = lowerTriangularInverse(model.chol, dim);
+    const padded = Math.ceil(dim / WHITEN_BLOCK) * WHITEN_BLOCK;
+    const whiten = new Float32Array(padded * padded);
+    for (let i = 0; i < dim; i++) for (let k = 0; k <= i; k++) whiten[i * padded + k] = inv[i * dim + k]!;
+    w = { whiten, padded };
+    whitenings.set(model, w);
+  }
+  return w;
 }
 
 function allIndices(count: number): number[] {
@@ -58,20 +81,26 @@ function fitOnce(samples: Float32Array, dim: number, rows: number[]): Mahalanobi
   for (let d = 0; d < dim; d++) mean[d]! /= n;
   // Empirical covariance S = XᵀX / n on centred rows (upper triangle, then mirrored).
   const cov = new Float64Array(dim * dim);
-  const x = new Float64Array(dim);
+  // Four rows per sweep of the triangle: each update of S then carries four products.
+  const x = new Float64Array(4 * dim);
   let sumNorm4 = 0;
-  for (const r of rows) {
-    let norm2 = 0;
-    for (let d = 0; d < dim; d++) {
-      x[d] = samples[r * dim + d]! - mean[d]!;
-      norm2 += x[d]! * x[d]!;
+  for (let r0 = 0; r0 < n; r0 += 4) {
+    x.fill(0);
+    for (let b = 0; b < 4 && r0 + b < n; b++) {
+      const src = rows[r0 + b]! * dim;
+      let norm2 = 0;
+      for (let d = 0; d < dim; d++) {
+        const v = samples[src + d]! - mean[d]!;
+        x[b * dim + d] = v;
+        norm2 += v * v;
+      }
+      sumNorm4 += norm2 * norm2;
     }
-    sumNorm4 += norm2 * norm2;
+    const x1 = dim, x2 = 2 * dim, x3 = 3 * dim;
     for (let i = 0; i < dim; i++) {
-      const xi = x[i]!;
-      if (xi === 0) continue;
+      const y0 = x[i]!, y1 = x[x1 + i]!, y2 = x[x2 + i]!, y3 = x[x3 + i]!;
       const row = i * dim;
-      for (let j = i; j < dim; j++) cov[row + j]! += xi * x[j]!;
+      for (let j = i; j < dim; j++) cov[row + j]! += y0 * x[j]! + y1 * x[x1 + j]! + y2 * x[x2 + j]! + y3 * x[x3 + j]!;
     }
   }
   let trace = 0;

@@ -77,3 +77,19 @@ test('calibration: monotone, median → ~0.05, median + z·σ → 0.5', () => {
   for (let s = 0; s < 30; s += 0.5) { const c = calibrate(cal, s); assert.ok(c > last && c >= 0 && c <= 1); last = c; }
   assert.ok(fitCalibration([1, 1, 1, 1], 3).spread > 0, 'degenerate scores still give a spread');
 });
+
+test('Mahalanobis: the blocked whitening product equals per-row forward substitution (odd dim and count)', async () => {
+  const { whitenedNormSquared } = await import('../../src/scoring/linalg.ts');
+  for (const [dim, n] of [[7, 13], [33, 50]] as const) {
+    const data = gaussianRows(n, dim, 11, Array.from({ length: dim }, (_, d) => 1 + d / 4));
+    for (let i = 0; i < n * dim; i += 3) data[i] = data[i]! + 0.5 * data[(i + 1) % (n * dim)]!; // correlated columns
+    const model = fitMahalanobis(data, n, dim);
+    const got = mahalanobisScores(model, data, n);
+    const centred = new Float64Array(dim), work = new Float64Array(dim);
+    for (let i = 0; i < n; i++) {
+      for (let d = 0; d < dim; d++) centred[d] = data[i * dim + d]! - model.mean[d]!;
+      const want = Math.sqrt(whitenedNormSquared(model.chol, dim, centred, work));
+      assert.ok(Math.abs(got[i]! - want) <= 1e-5 * want, `row ${i}: ${got[i]} vs ${want}`);
+    }
+  }
+});
