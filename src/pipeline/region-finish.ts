@@ -13,8 +13,12 @@ import { findRegions } from '../heatmap/regions.ts';
 import { regionsGeoJson, stableUuid } from '../heatmap/geojson.ts';
 import { regionsCsv, type RegionCellSummary } from '../heatmap/tiles-csv.ts';
 import { forEachOwnedCell } from '../tiling/region-plan.ts';
+import { calibrate, fitCalibration } from '../scoring/calibration.ts';
+import { createMahalanobisScorer, fitMahalanobis } from '../scoring/mahalanobis.ts';
+import { UnprocessableError } from '../errors.ts';
 import { scoreCalibrated, SLIDE_SCORE_TOP_FRACTION, UNTRAINED_NOTE, type FinishInput } from './finish.ts';
-import { OUTPUT_FILES, softwareVersion, writeAtomic } from './output.ts';
+import { OUTPUT_FILES, prepareOutputDir, softwareVersion, writeAtomic } from './output.ts';
+import { fitSampleIndices, type ScorerSummary } from './slide-scorer.ts';
 import type { AnalysisResult } from './result.ts';
 import { throwIfAborted, type StageContext } from './stage.ts';
 
@@ -30,7 +34,7 @@ export async function finishRegionAnalysis(input: FinishInput, params: AnalysisP
   const { plan, outDir } = input;
   const cells = plan.cells!;
   const total = cells.total;
-  const { raw, summary, calibrated, started, scored } = await scoreCalibrated(input, total, params, ctx);
+  const { raw, summary, calibrated, started, scored } = await scoreCells(input, total, params, ctx);
   // Cell k's grid position, and each region's summary, from the plan's masks.
   const grid: ScoreGrid = { cols: cells.cols, rows: cells.rows, data: new Float32Array(cells.cols * cells.rows).fill(NaN) };
   const cellAt = new Int32Array(total);
@@ -109,6 +113,58 @@ export async function finishRegionAnalysis(input: FinishInput, params: AnalysisP
   await writeAtomic(outDir, OUTPUT_FILES.result, `${JSON.stringify(result, null, 2)}\n`);
   ctx.log.info(`wrote ${join(outDir, OUTPUT_FILES.result)}`);
   return result;
+}
+
+/**
+ * Raw and calibrated cell scores. In-slide Mahalanobis (no bank, scorer auto|mahalanobis) is
+ * scored here rather than in `scoreSlide` so that it can run asynchronously on the GPU
+ * (kernels/whiten, engine webgpu): millions of cells × a D×D whitening is the bulk of a region
+ * analysis on the CPU. The fit, the scores (to f32 rounding) and the calibration are
+ * `scoreSlide`'s: the same evenly spread sample, robust Ledoit–Wolf fit and `fitCalibration`.
+ */
+async function scoreCells(input: FinishInput, total: number, params: AnalysisParams, ctx: StageContext) {
+  if (input.bank || params.scorer === 'knn') return scoreCalibrated(input, total, params, ctx);
+  const started = performance.now();
+  await prepareOutputDir(input.outDir);
+  ctx.progress({ stage: 'score', done: 0, total });
+  // pass 1: the fit sample (every cell must come exactly once)
+  const sampleIndices = fitSampleIndices(total, params.maxFitSamples);
+  const slot = new Map<number, number>(sampleIndices.map((cell, j) => [cell, j]));
+  const seen = new Uint8Array(total);
+  let dim = 0, sample = new Float32Array(0);
+  for await (const out of input.batches()) {
+    throwIfAborted(ctx.signal, 'scoring');
+    if (out.start + out.count > total) throw new UnprocessableError(`batch ${out.start}+${out.count} is outside the plan's ${total} cells`);
+    if (dim === 0) { dim = out.dim; sample = new Float32Array(sampleIndices.length * dim); }
+    for (let i = 0; i < out.count; i++) {
+      if (seen[out.start + i]) throw new UnprocessableError(`cell ${out.start + i} appears in two batch outputs`);
+      seen[out.start + i] = 1;
+      const j = slot.get(out.start + i);
+      if (j !== undefined) sample.set(out.embeddings.subarray(i * dim, (i + 1) * dim), j * dim);
+    }
+  }
+  const missing = seen.indexOf(0);
+  if (missing >= 0) throw new UnprocessableError(`cell ${missing} has no batch output`);
+  const model = fitMahalanobis(sample, sampleIndices.length, dim);
+  const scorer = await createMahalanobisScorer(model, { engine: params.engine, warn: (m) => ctx.log.warn(m) });
+  const raw = new Float64Array(total);
+  try {
+    for await (const out of input.batches()) {
+      throwIfAborted(ctx.signal, 'scoring');
+      raw.set(await scorer.score(out.embeddings, out.count), out.start);
+    }
+  } finally {
+    await scorer.close();
+  }
+  const summary: ScorerSummary = {
+    method: 'mahalanobis', k: null, shrinkage: round6(model.shrinkage), fitSamples: sampleIndices.length, calibration: fitCalibration(raw, params.calibrationZ),
+  };
+  const scored = performance.now();
+  ctx.progress({ stage: 'score', done: total, total });
+  throwIfAborted(ctx.signal, 'aggregate');
+  const calibrated = new Float64Array(total);
+  for (let i = 0; i < total; i++) calibrated[i] = calibrate(summary.calibration, raw[i]!);
+  return { raw, summary, calibrated, started, scored };
 }
 
 /** Indices of the `m` highest calibrated scores (ties: raw, then index), best first. */

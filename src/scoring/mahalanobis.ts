@@ -128,3 +128,42 @@ function fitOnce(samples: Float32Array, dim: number, rows: number[]): Mahalanobi
   }
   return { dim, mean, chol: cholesky(cov, dim), shrinkage, samples: n };
 }
+
+/** Mahalanobis distances of batches of rows, on the GPU (kernels/whiten) or the CPU. */
+export interface MahalanobisScorer {
+  readonly device: 'cpu' | 'webgpu';
+  score(embeddings: Float32Array, count: number): Promise<Float64Array>;
+  close(): Promise<void>;
+}
+
+/**
+ * A scorer for `model`: the whitening kernel when the engine is webgpu and an adapter exists (W
+ * uploaded once), else `mahalanobisScores`; falls back to the CPU with a warning, as the kNN one.
+ * @example const s = await createMahalanobisScorer(model, { engine: 'webgpu' }); await s.score(x, n); await s.close();
+ */
+export async function createMahalanobisScorer(
+  model: MahalanobisModel,
+  options: { engine?: 'cpu' | 'webgpu' | 'cuda'; warn?: (message: string) => void } = {},
+): Promise<MahalanobisScorer> {
+  const cpu: MahalanobisScorer = { device: 'cpu', score: async (e, n) => mahalanobisScores(model, e, n), close: async () => undefined };
+  if (options.engine !== 'webgpu') return cpu;
+  try {
+    const [{ GpuContext }, { WhitenedNorms }] = await Promise.all([import('../../kernels/gpu/gpu-context.ts'), import('../../kernels/whiten/whiten.ts')]);
+    const ctx = await GpuContext.create();
+    let norms: Awaited<ReturnType<typeof WhitenedNorms.create>>;
+    try {
+      norms = await WhitenedNorms.create(ctx, { dim: model.dim, ...whiteningOf(model), mean: model.mean });
+    } catch (err) {
+      await ctx.destroy();
+      throw err;
+    }
+    return {
+      device: 'webgpu',
+      score: (e, n) => norms.distances(e, n),
+      async close() { norms.destroy(); await ctx.destroy(); },
+    };
+  } catch (err) {
+    (options.warn ?? ((m: string) => console.warn(m)))(`lamina: GPU Mahalanobis unavailable (${(err as Error).message}); scoring on the CPU`);
+    return cpu;
+  }
+}
