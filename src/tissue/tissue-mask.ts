@@ -34,11 +34,17 @@ export interface TissueMaskOptions {
   saturationBand?: [number, number];
   /** Minimum mean optical density (log10) for tissue; white glass is ~0.0–0.03. @defaultValue 0.04 */
   minOpticalDensity?: number;
+  /** Bytes of level pixels read at once (rounded to whole tile rows, at least one). @defaultValue 8 MiB */
+  stripBytes?: number;
   signal?: AbortSignal;
 }
 
-/** Bytes of level pixels read per strip: bounds memory whatever the slide size. */
-const STRIP_BYTES = 24 << 20;
+/**
+ * Bytes of level pixels read at once (whole tile rows, full level width): bounds memory whatever the
+ * slide size. 8 MiB gives 6 MiB strips on both a 2048-px-wide level (two 512-px tile rows) and a
+ * 4096-px-wide one (one tile row); a level wider than the cap reads one tile row at a time.
+ */
+const STRIP_BYTES = 8 << 20;
 
 /**
  * Computes the tissue mask of a slide.
@@ -59,28 +65,77 @@ export async function computeTissueMask(slide: Slide, options: TissueMaskOptions
   slide.levels.forEach((level, i) => {
     if (level.downsample <= downsample * 1.001 && level.downsample >= slide.levels[levelIndex]!.downsample) levelIndex = i;
   });
-  const level = slide.levels[levelIndex]!;
-  const levelDs = w0 / level.width; // the x ratio: strips map level x to level-0 x exactly
 
-  const sumR = new Float32Array(width * height);
-  const sumG = new Float32Array(width * height);
-  const sumB = new Float32Array(width * height);
-  const count = new Float32Array(width * height);
+  const strip = options.stripBytes ?? STRIP_BYTES;
+  const { mask, satThreshold } = await thresholdedMask(slide, levelIndex, width, height, downsample, minOd, [satLow, satHigh], strip, options.signal);
+  return finishMask(slide, mask, { width, height, downsample, levelIndex, satThreshold, minOd });
+}
+
+/** The mask before clean-up; the saturation grid is dropped on return, before morphology allocates. */
+async function thresholdedMask(
+  slide: Slide, levelIndex: number, width: number, height: number, downsample: number, minOd: number,
+  [satLow, satHigh]: [number, number], stripBytes: number, signal?: AbortSignal,
+) {
+  const { saturation, histogram, mask } = await maskFeatures(slide, levelIndex, width, height, downsample, minOd, stripBytes, signal);
+  const otsu = otsuThreshold(histogram) / 256;
+  const satThreshold = Math.min(satHigh, Math.max(satLow, otsu));
+  // `mask` holds the optical-density test; tissue also needs the saturation test.
+  for (let i = 0; i < mask.length; i++) mask[i] = mask[i]! && saturation[i]! >= satThreshold ? 1 : 0;
+  return { mask, satThreshold };
+}
+
+/**
+ * Box-averages the level into the mask grid and returns, per mask pixel, the HSV saturation
+ * (float32), the optical-density test (0/1, the future mask) and the saturation histogram. Level
+ * rows map to mask rows in order, so only one mask row of sums is held: a row is finished as soon
+ * as a level row of the next one arrives. The sums are float32 as the per-grid sums were, added in
+ * the same order, so the result is bit for bit the same as summing whole grids.
+ */
+async function maskFeatures(slide: Slide, levelIndex: number, width: number, height: number, downsample: number, minOd: number, stripBytes: number, signal?: AbortSignal) {
+  const level = slide.levels[levelIndex]!;
+  const levelDs = slide.dimensions.width / level.width; // the x ratio: strips map level x to level-0 x exactly
   const tileH = Math.max(1, level.tileHeight || 256);
-  const stripRows = Math.max(1, Math.floor(STRIP_BYTES / (3 * level.width) / tileH)) * tileH;
+  const stripRows = Math.max(1, Math.floor(stripBytes / (3 * level.width) / tileH)) * tileH;
   const maskXOf = new Int32Array(level.width);
   for (let x = 0; x < level.width; x++) maskXOf[x] = Math.min(width - 1, Math.floor((x * levelDs) / downsample));
 
+  const sumR = new Float32Array(width);
+  const sumG = new Float32Array(width);
+  const sumB = new Float32Array(width);
+  const count = new Float32Array(width);
+  const saturation = new Float32Array(width * height);
+  const mask = new Uint8Array(width * height);
+  const histogram = new Float64Array(256);
+  let maskRow = 0; // the mask row whose sums are being gathered
+  const finishRow = () => {
+    const base = maskRow * width;
+    for (let x = 0; x < width; x++) {
+      const n = count[x]! || 1;
+      const r = count[x] ? sumR[x]! / n : 255;
+      const g = count[x] ? sumG[x]! / n : 255;
+      const b = count[x] ? sumB[x]! / n : 255;
+      const max = Math.max(r, g, b);
+      const min = Math.min(r, g, b);
+      saturation[base + x] = max > 0 ? (max - min) / max : 0;
+      // compared as stored in a float32 grid before, so rounded the same way
+      mask[base + x] = Math.fround((opticalDensity(r) + opticalDensity(g) + opticalDensity(b)) / 3) >= minOd ? 1 : 0;
+      histogram[Math.min(255, Math.floor(saturation[base + x]! * 256))]! += 1;
+    }
+    sumR.fill(0); sumG.fill(0); sumB.fill(0); count.fill(0);
+    maskRow++;
+  };
+
   for (let y = 0; y < level.height; y += stripRows) {
-    if (options.signal?.aborted) throw new CancelledError('tissue mask cancelled');
+    if (signal?.aborted) throw new CancelledError('tissue mask cancelled');
     const rows = Math.min(stripRows, level.height - y);
-    const image = await slide.readRegion(0, Math.round(y * levelDs), levelIndex, level.width, rows, { signal: options.signal, cache: false }); // one pass: keep no tiles
+    const image = await slide.readRegion(0, Math.round(y * levelDs), levelIndex, level.width, rows, { signal, cache: false }); // one pass: keep no tiles
     const data = image.data;
     for (let r = 0; r < rows; r++) {
-      const maskRow = Math.min(height - 1, Math.floor(((y + r) * levelDs) / downsample)) * width;
+      const row = Math.min(height - 1, Math.floor(((y + r) * levelDs) / downsample));
+      while (maskRow < row) finishRow();
       let p = r * image.width * 3;
       for (let x = 0; x < image.width; x++, p += 3) {
-        const m = maskRow + maskXOf[x]!;
+        const m = maskXOf[x]!;
         sumR[m]! += data[p]!;
         sumG[m]! += data[p + 1]!;
         sumB[m]! += data[p + 2]!;
@@ -88,26 +143,18 @@ export async function computeTissueMask(slide: Slide, options: TissueMaskOptions
       }
     }
   }
+  while (maskRow < height) finishRow(); // the last row, and rows no level row reached (white)
+  return { saturation, histogram, mask };
+}
 
-  const saturation = new Float32Array(width * height);
-  const density = new Float32Array(width * height);
-  const histogram = new Float64Array(256);
-  for (let i = 0; i < saturation.length; i++) {
-    const n = count[i]! || 1;
-    const r = count[i] ? sumR[i]! / n : 255;
-    const g = count[i] ? sumG[i]! / n : 255;
-    const b = count[i] ? sumB[i]! / n : 255;
-    const max = Math.max(r, g, b);
-    const min = Math.min(r, g, b);
-    saturation[i] = max > 0 ? (max - min) / max : 0;
-    density[i] = (opticalDensity(r) + opticalDensity(g) + opticalDensity(b)) / 3;
-    histogram[Math.min(255, Math.floor(saturation[i]! * 256))]! += 1;
-  }
-  const otsu = otsuThreshold(histogram) / 256;
-  const satThreshold = Math.min(satHigh, Math.max(satLow, otsu));
-
-  let mask: Uint8Array = new Uint8Array(width * height);
-  for (let i = 0; i < mask.length; i++) mask[i] = saturation[i]! >= satThreshold && density[i]! >= minOd ? 1 : 0;
+/** Morphological clean-up, the tissue fraction, and the refusal of a slide without tissue. */
+function finishMask(
+  slide: Slide,
+  raw: Uint8Array,
+  g: { width: number; height: number; downsample: number; levelIndex: number; satThreshold: number; minOd: number },
+): TissueMask {
+  const { width, height, satThreshold, minOd, levelIndex } = g;
+  let mask = raw;
   mask = close(mask, width, height, 2);
   mask = open(mask, width, height, 1);
   // Specks below ~0.01% of the grid (and at least 4 px) are dust, not tissue.
@@ -123,7 +170,7 @@ export async function computeTissueMask(slide: Slide, options: TissueMaskOptions
   return {
     width,
     height,
-    downsample,
+    downsample: g.downsample,
     data: mask,
     levelIndex,
     thresholds: { saturation: round6(satThreshold), opticalDensity: minOd },
@@ -146,7 +193,9 @@ function round6(v: number): number {
 export function tissueFractionLookup(mask: TissueMask): (level0X: number, level0Y: number, width: number, height: number) => number {
   const { width, height, downsample } = mask;
   const stride = width + 1;
-  const sat = new Float64Array(stride * (height + 1));
+  // Counts are integers: 4 bytes a cell while they fit (a 2048² grid: 16 MiB instead of 32).
+  const cells = stride * (height + 1);
+  const sat = width * height < 2 ** 31 ? new Int32Array(cells) : new Float64Array(cells);
   for (let y = 0; y < height; y++) {
     let rowSum = 0;
     for (let x = 0; x < width; x++) {
