@@ -8,11 +8,20 @@ export const TILES_CSV_HEADER = 'index,col,row,x,y,width,height,tissue_fraction,
 
 /** The CSV text. */
 export function tilesCsv(tiles: readonly PlannedTile[], scores: ArrayLike<number>, rawScores: ArrayLike<number>): string {
-  const lines = [TILES_CSV_HEADER];
-  tiles.forEach((t, i) => {
-    lines.push(`${t.index},${t.col},${t.row},${t.x},${t.y},${t.width},${t.height},${t.tissue},${fmt(scores[i]!)},${fmt(rawScores[i]!)}`);
-  });
-  return `${lines.join('\n')}\n`;
+  return [...tilesCsvLines(tiles, scores, rawScores)].join('');
+}
+
+/**
+ * The same text as lines (each with its newline), made as they are pulled: `writeAtomic` writes
+ * them in chunks, so the whole CSV (≈ 60 B a tile, ≈ 750 B a tile of heap as one string of
+ * lines) is never held.
+ */
+export function* tilesCsvLines(tiles: readonly PlannedTile[], scores: ArrayLike<number>, rawScores: ArrayLike<number>): Generator<string> {
+  yield `${TILES_CSV_HEADER}\n`;
+  for (let i = 0; i < tiles.length; i++) {
+    const t = tiles[i]!;
+    yield `${t.index},${t.col},${t.row},${t.x},${t.y},${t.width},${t.height},${t.tissue},${fmt(scores[i]!)},${fmt(rawScores[i]!)}\n`;
+  }
 }
 
 function fmt(v: number): string {

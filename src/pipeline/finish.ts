@@ -11,7 +11,7 @@ import { calibrate } from '../scoring/calibration.ts';
 import { buildScoreGrid, heatmapPng, scoreGridBytes } from '../heatmap/score-grid.ts';
 import { findRegions } from '../heatmap/regions.ts';
 import { regionsGeoJson, stableUuid } from '../heatmap/geojson.ts';
-import { tilesCsv } from '../heatmap/tiles-csv.ts';
+import { tilesCsvLines } from '../heatmap/tiles-csv.ts';
 import type { BatchOutput } from './batch.ts';
 import type { ModelInfo } from './embedder.ts';
 import { OUTPUT_FILES, prepareOutputDir, softwareVersion, writeAtomic } from './output.ts';
@@ -27,7 +27,10 @@ export interface FinishInput {
   bank: ReferenceBank | null;
   /** File name of the bank, for result.json. */
   bankName: string | null;
-  /** Re-iterable source of every batch output (each tile exactly once, any order). */
+  /**
+   * Re-iterable source of every batch output (each tile exactly once, any order). An output may be
+   * valid only until the next is requested (the spill reuses its arrays): consumers copy what they keep.
+   */
   batches: () => AsyncIterable<BatchOutput>;
   outDir: string;
   /** The slide input as hashed. */
@@ -72,7 +75,7 @@ export const finishAnalysis: Stage<FinishInput, AnalysisResult, AnalysisParams> 
   await writeAtomic(outDir, OUTPUT_FILES.grid, scoreGridBytes(grid));
   await writeAtomic(outDir, OUTPUT_FILES.heatmap, await heatmapPng(grid));
   await writeAtomic(outDir, OUTPUT_FILES.regions, `${JSON.stringify(regionsGeoJson(regions, idSeed), null, 1)}\n`);
-  await writeAtomic(outDir, OUTPUT_FILES.tiles, tilesCsv(plan.tiles, calibrated, raw));
+  await writeAtomic(outDir, OUTPUT_FILES.tiles, tilesCsvLines(plan.tiles, calibrated, raw)); // streamed: a row per tile
   throwIfAborted(ctx.signal, 'aggregate');
 
   const order = Array.from({ length: total }, (_, i) => i).sort((a, b) => calibrated[b]! - calibrated[a]! || raw[b]! - raw[a]! || a - b);
