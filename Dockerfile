@@ -17,9 +17,13 @@ COPY pipelines ./pipelines
 COPY workers ./workers
 COPY kernels ./kernels
 
+# MALLOC_ARENA_MAX=2: decoding runs on several libuv and libvips threads, each with its own glibc
+# malloc arena that keeps freed tile buffers; two arenas keep an analysis's RSS flat over the slide
+# (docs/benchmarks.md, issue 3).
 ENV NODE_ENV=production \
     LAMINA_DATA_DIR=/data \
-    PORT=8080
+    PORT=8080 \
+    MALLOC_ARENA_MAX=2
 RUN mkdir -p /data && chown node:node /data
 VOLUME ["/data"]
 EXPOSE 8080

@@ -12,6 +12,8 @@
  * Model: the tiny built-in encoder (untrained-test-tiny, 64 px input) by default, since a 224-px
  * ViT on two CPU cores over ~30k tiles takes hours; `--model` (or LAMINA_BENCH_MODEL) overrides,
  * e.g. the trained default `lamina-vit-tiny-dino`.
+ * The child runs with MALLOC_ARENA_MAX=2, as in the Docker image (set MALLOC_ARENA_MAX in the
+ * bench's own environment to measure another value).
  * Usage: npm run bench:analyze [-- --sizes 32768,65536] [--model NAME]
  */
 import { spawn } from 'node:child_process';
@@ -46,7 +48,9 @@ interface Run { size: number; slideBytes: number; tiles: number; seconds: number
 
 function runAnalyze(slide: string, out: string): Promise<{ rssKiB: number; stderr: string; code: number | null }> {
   return new Promise((resolve) => {
-    const child = spawn('/usr/bin/time', ['-f', 'LAMINA_MAXRSS_KIB=%M', process.execPath, join(root, 'bin/lamina.js'), 'analyze', slide, '--out', out, '--model', model], { cwd: root });
+    // glibc's malloc arenas as the Docker image sets them (MALLOC_ARENA_MAX=2), so the bench measures what ships
+    const env = { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
+    const child = spawn('/usr/bin/time', ['-f', 'LAMINA_MAXRSS_KIB=%M', process.execPath, join(root, 'bin/lamina.js'), 'analyze', slide, '--out', out, '--model', model], { cwd: root, env });
     let stderr = '';
     child.stderr.on('data', (d) => { stderr += d; });
     child.stdout.on('data', () => {});
@@ -66,7 +70,7 @@ const row = (r: Run, base: Run) => `| ${[
 // Rows print as each run ends (a run of a 224-px model on a large slide takes long).
 console.log([
   `command: npm run bench:analyze -- --sizes ${sizes.join(',')} --model ${model} (lamina analyze, defaults otherwise: 224 px tiles at level 0, in-slide robust Mahalanobis)`,
-  `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; date ${new Date().toISOString().slice(0, 10)}`,
+  `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; date ${new Date().toISOString().slice(0, 10)}; MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? '2'}`,
   '',
   '| slide (level 0) | gigapixels | file MB | tissue tiles | tiles × | wall s | tiles/s (encode) | tiles/s (end to end) | peak RSS MiB | peak RSS × | open+checksum s | tissue s | plan s | encode s (read + embed) | score s | aggregate s | load avg | AUROC | AUPRO |',
   '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
