@@ -7,7 +7,7 @@
 import type { Slide } from '../readers/types.ts';
 import { CancelledError, UnprocessableError } from '../errors.ts';
 import { otsuThreshold } from './otsu.ts';
-import { close, open, removeSmallComponents } from './morphology.ts';
+import { closeThenOpenInPlace, removeSmallComponents } from './morphology.ts';
 
 /** A 0/1 tissue grid over the whole slide with its scale. */
 export interface TissueMask {
@@ -154,9 +154,7 @@ function finishMask(
   g: { width: number; height: number; downsample: number; levelIndex: number; satThreshold: number; minOd: number },
 ): TissueMask {
   const { width, height, satThreshold, minOd, levelIndex } = g;
-  let mask = raw;
-  mask = close(mask, width, height, 2);
-  mask = open(mask, width, height, 1);
+  let mask = closeThenOpenInPlace(raw, width, height, 2, 1);
   // Specks below ~0.01% of the grid (and at least 4 px) are dust, not tissue.
   mask = removeSmallComponents(mask, width, height, Math.max(4, Math.round((width * height) / 10_000)));
 

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { computeTissueMask, tissueFractionLookup } from '../../src/tissue/tissue-mask.ts';
 import { otsuThreshold } from '../../src/tissue/otsu.ts';
-import { close, dilate, erode, labelComponents, removeSmallComponents } from '../../src/tissue/morphology.ts';
+import { close, closeThenOpenInPlace, dilate, erode, labelComponents, open, removeSmallComponents } from '../../src/tissue/morphology.ts';
 import { openSlide } from '../../src/readers/registry.ts';
 import { UnprocessableError } from '../../src/errors.ts';
 import { memorySlide, tissueColour, WHITE } from '../pipeline/memory-slide.ts';
@@ -33,6 +33,21 @@ test('morphology: erode/dilate/close and 4-connected labels', () => {
   const gap = new Uint8Array(w * h);
   for (const x of [1, 2, 4, 5]) gap[2 * w + x] = 1;
   assert.equal(close(gap, w, h, 1)[2 * w + 3], 1, 'closing bridges a one-pixel gap');
+});
+
+test('closeThenOpenInPlace equals open(close(mask)) and reuses the mask', () => {
+  let seed = 12345;
+  const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  for (const [w, h, density] of [[1, 1, 0.5], [7, 5, 0.3], [64, 41, 0.5], [131, 97, 0.8], [200, 3, 0.4]] as const) {
+    const mask = Uint8Array.from({ length: w * h }, () => (random() < density ? 1 : 0));
+    for (const [rc, ro] of [[2, 1], [1, 0], [0, 2], [3, 3]] as const) {
+      const want = open(close(mask, w, h, rc), w, h, ro);
+      const copy = mask.slice();
+      const got = closeThenOpenInPlace(copy, w, h, rc, ro);
+      assert.equal(got, copy, 'the same array');
+      assert.deepEqual(got, want, `${w}×${h}, close ${rc}, open ${ro}`);
+    }
+  }
 });
 
 test('a pink disc on white glass gives a mask matching the disc', async () => {
