@@ -10,7 +10,7 @@
  *   const back = new Float32Array(await ctx.read(buf));
  *   await ctx.destroy();
  */
-import { DeviceError, invalidParameter } from '../../src/errors.ts';
+import { DeviceError, invalidParameter, InvalidParameterError } from '../../src/errors.ts';
 import { dawnInstance } from './dawn.ts';
 import { BufferPool } from './buffer-pool.ts';
 import { GpuTimer } from './gpu-timer.ts';
@@ -64,9 +64,21 @@ const WANTED_LIMITS = [
   'maxComputeWorkgroupsPerDimension',
 ] as const;
 
+/**
+ * Toggles from LAMINA_DAWN_TOGGLES (comma-separated Dawn toggle names, e.g. `disable_robustness`):
+ * for A/B measurements of Dawn's own costs on a real GPU without a code change.
+ */
+function envToggles(): string[] {
+  const raw = process.env.LAMINA_DAWN_TOGGLES?.trim();
+  if (!raw) return [];
+  const names = raw.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const n of names) if (!/^[a-z0-9_]+$/.test(n)) throw new InvalidParameterError(`LAMINA_DAWN_TOGGLES: '${n}' is not a Dawn toggle name (lower case, digits and underscores)`);
+  return names;
+}
+
 function dawnFlags(options: GpuContextOptions, adapterName?: string): string[] {
   const flags = [
-    `enable-dawn-features=${[...DEFAULT_TOGGLES, ...(options.enableToggles ?? [])].join(',')}`,
+    `enable-dawn-features=${[...DEFAULT_TOGGLES, ...(options.enableToggles ?? []), ...envToggles()].join(',')}`,
     'disable-dawn-features=timestamp_quantization',
   ];
   if (options.backend) flags.push(`backend=${options.backend}`);
@@ -175,7 +187,8 @@ export class GpuContext {
   describe(): string {
     const c = this.capabilities;
     const feats = [c.shaderF16 && 'f16', c.subgroups && `subgroups ${c.subgroupMinSize}-${c.subgroupMaxSize}`, c.subgroupMatrix && `subgroup-matrix ${c.subgroupMatrixConfigs.map((m) => `${m.componentType}→${m.resultComponentType} ${m.M}x${m.N}x${m.K}`).join(' ')}`, c.timestampQuery && 'timestamps'].filter(Boolean);
-    return `${this.adapterInfo.description || this.adapterInfo.device || this.adapterInfo.vendor} [${feats.join(', ')}]`;
+    const extra = envToggles();
+    return `${this.adapterInfo.description || this.adapterInfo.device || this.adapterInfo.vendor} [${feats.join(', ')}]${extra.length ? ` toggles ${extra.join(',')}` : ''}`;
   }
 
   /** Throws when the device was lost (driver reset, destroy). */
