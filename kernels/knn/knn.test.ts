@@ -4,7 +4,7 @@
 // returned index is a true k-nearest: its CPU distance is within rounding of the k-th smallest.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { knnScores } from '../../src/scoring/knn.ts';
+import { knnScores, packPosition } from '../../src/scoring/knn.ts';
 import { GpuContext } from '../gpu/gpu-context.ts';
 import { randomUniform } from '../dispatch/check.ts';
 import { KnnSearch } from './knn.ts';
@@ -44,4 +44,26 @@ describe('knn kernel vs the CPU scorer', () => {
       }
     });
   }
+  it('near exclusion: no entry within the radius of a query matches; scores equal the CPU scorer', async () => {
+    const n = 70, m = 300, d = 24, k = 3, radius = 2;
+    const bank = { dim: d, count: m, data: randomUniform(m * d, 9), positions: Uint32Array.from({ length: m }, (_, j) => packPosition(j % 20, Math.floor(j / 20))) };
+    const queries = randomUniform(n * d, 10);
+    const positions = Uint32Array.from({ length: n }, (_, i) => packPosition((i * 7) % 20, (i * 3) % 15));
+    const knn = await KnnSearch.create(ctx, bank);
+    try {
+      const got = await knn.search(queries, n, k, { exclude: { positions, radius } });
+      const want = knnScores(bank, queries, n, k, undefined, { bankPositions: bank.positions, positions, radius });
+      for (let i = 0; i < n; i++) {
+        assert.ok(Math.abs(got.scores[i]! - want[i]!) <= 1e-4 * Math.max(1, want[i]!), `query ${i}: ${got.scores[i]} vs ${want[i]}`);
+        const qc = positions[i]! & 0xffff, qr = positions[i]! >>> 16;
+        for (let t = 0; t < k; t++) {
+          const j = got.indices[i * k + t]!;
+          assert.ok(Math.max(Math.abs((j % 20) - qc), Math.abs(Math.floor(j / 20) - qr)) > radius, `query ${i} matched entry ${j} within ${radius} cells`);
+        }
+      }
+    } finally {
+      knn.destroy();
+    }
+  });
 });
+

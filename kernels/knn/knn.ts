@@ -17,7 +17,13 @@ export const KNN_MAX_K = 8;
 const QT = 32;
 const LISTS = 8;
 
-export interface KnnBank { dim: number; count: number; data: Float32Array }
+export interface KnnBank {
+  dim: number;
+  count: number;
+  data: Float32Array;
+  /** Grid position of each entry (col | row << 16), for `search`'s `exclude`. */
+  positions?: Uint32Array;
+}
 export interface KnnResult {
   /** Mean √distance over the k nearest (the CPU scorer's value). */
   scores: Float64Array;
@@ -31,7 +37,7 @@ let template: string | undefined;
 
 export class KnnSearch {
   private constructor(readonly ctx: GpuContext, readonly bank: { dim: number; count: number }, private readonly bankBuffer: GPUBuffer,
-    private readonly partial: GPUComputePipeline, private readonly merge: GPUComputePipeline) {}
+    private readonly partial: GPUComputePipeline, private readonly merge: GPUComputePipeline, private readonly bankPos: GPUBuffer | null) {}
 
   /** Uploads the bank and compiles the kernels. */
   static async create(ctx: GpuContext, bank: KnnBank): Promise<KnnSearch> {
@@ -43,24 +49,32 @@ export class KnnSearch {
     template ??= readFileSync(new URL('knn.wgsl', import.meta.url), 'utf8');
     const code = template.replaceAll('{{OPAQUE}}', ctx.capabilities.cpu ? '1' : '0');
     const [partial, merge] = await Promise.all([ctx.pipeline(`knn/partial-${ctx.capabilities.cpu}`, code, 'knn_partial'), ctx.pipeline(`knn/merge-${ctx.capabilities.cpu}`, code, 'knn_merge')]);
-    return new KnnSearch(ctx, { dim: bank.dim, count: bank.count }, ctx.upload(bank.data, GPUBufferUsage.STORAGE, 'knn-bank'), partial, merge);
+    if (bank.positions && bank.positions.length !== bank.count) throw invalidParameter('bank.positions.length', String(bank.count), bank.positions.length);
+    const pos = bank.positions ? ctx.upload(bank.positions, GPUBufferUsage.STORAGE, 'knn-bank-pos') : null;
+    return new KnnSearch(ctx, { dim: bank.dim, count: bank.count }, ctx.upload(bank.data, GPUBufferUsage.STORAGE, 'knn-bank'), partial, merge, pos);
   }
 
   /**
    * Scores `n` queries ([n, dim] f32) by their `k` nearest bank entries; with `selfOffset`, query i
-   * never matches bank entry selfOffset + i.
+   * never matches bank entry selfOffset + i; with `exclude`, query i never matches an entry whose
+   * position (the bank's `positions`) is within `radius` cells of `exclude.positions[i]`.
    */
-  async search(queries: Float32Array, n: number, k: number, options: { selfOffset?: number } = {}): Promise<KnnResult> {
+  async search(queries: Float32Array, n: number, k: number, options: { selfOffset?: number; exclude?: { positions: Uint32Array; radius: number } } = {}): Promise<KnnResult> {
     const { dim, count: m } = this.bank;
     if (queries.length !== n * dim) throw invalidParameter('queries.length', `${n} × ${dim}`, queries.length);
     const kk = Math.max(1, Math.min(k, options.selfOffset !== undefined ? m - 1 : m));
     if (!Number.isInteger(k) || k < 1 || kk > KNN_MAX_K) throw invalidParameter('k', `integer 1..${KNN_MAX_K}`, k);
+    const ex = options.exclude;
+    if (ex && (!this.bankPos || ex.positions.length !== n || !(Number.isInteger(ex.radius) && ex.radius >= 0 && ex.radius < 65536))) {
+      throw invalidParameter('exclude', `${n} query positions and a radius in 0..65535, with a bank that has positions`, ex.positions.length);
+    }
     const out: KnnResult = { scores: new Float64Array(n), indices: new Uint32Array(n * kk), distances: new Float32Array(n * kk) };
     const batch = 65536;
     for (let s = 0; s < n; s += batch) {
       const c = Math.min(batch, n - s);
       const self = options.selfOffset === undefined ? 0xffffffff : options.selfOffset + s;
-      const r = await this.runBatch(queries.subarray(s * dim, (s + c) * dim), c, kk, self);
+      const qpos = ex ? { positions: ex.positions.subarray(s, s + c), radius: ex.radius } : undefined;
+      const r = await this.runBatch(queries.subarray(s * dim, (s + c) * dim), c, kk, self, qpos);
       for (let i = 0; i < c; i++) out.scores[s + i] = r.score[i]!;
       out.indices.set(r.idx, s * kk);
       out.distances.set(r.dist, s * kk);
@@ -68,7 +82,7 @@ export class KnnSearch {
     return out;
   }
 
-  private async runBatch(queries: Float32Array, n: number, k: number, selfOffset: number) {
+  private async runBatch(queries: Float32Array, n: number, k: number, selfOffset: number, exclude?: { positions: Uint32Array; radius: number }) {
     const { dim, count: m } = this.bank;
     const dev = this.ctx.device;
     const qTiles = Math.ceil(n / QT);
@@ -77,8 +91,11 @@ export class KnnSearch {
     const chunks = Math.max(1, Math.min(Math.ceil(4096 / qTiles), Math.ceil(m / 64), maxChunks, 65535));
     const chunk = Math.ceil(m / chunks / 64) * 64;
     const realChunks = Math.ceil(m / chunk);
-    const uniform = uniformWords(dev, [n, m, dim, k, chunk, realChunks, selfOffset, 0]);
+    const uniform = uniformWords(dev, [n, m, dim, k, chunk, realChunks, selfOffset, 0, exclude ? exclude.radius : 0xffffffff, 0, 0, 0]);
     const q = this.ctx.upload(queries, GPUBufferUsage.STORAGE, 'knn-queries');
+    // without exclusion the position bindings get a placeholder the kernel never reads
+    const qpos = this.ctx.upload(exclude ? exclude.positions : new Uint32Array(4), GPUBufferUsage.STORAGE, 'knn-query-pos');
+    const bpos = this.bankPos ?? qpos;
     const storage = (bytes: number, extra = 0) => dev.createBuffer({ size: Math.max(16, Math.ceil(bytes / 4) * 4), usage: GPUBufferUsage.STORAGE | extra });
     const partD = storage(n * realChunks * LISTS * KNN_MAX_K * 4), partI = storage(n * realChunks * LISTS * KNN_MAX_K * 4);
     const outD = storage(n * k * 4, GPUBufferUsage.COPY_SRC), outI = storage(n * k * 4, GPUBufferUsage.COPY_SRC), score = storage(n * 4, GPUBufferUsage.COPY_SRC);
@@ -89,7 +106,7 @@ export class KnnSearch {
       const enc = dev.createCommandEncoder({ label: 'knn' });
       const pass = enc.beginComputePass();
       pass.setPipeline(this.partial);
-      pass.setBindGroup(0, bind(this.partial, [[0, uniform], [1, q], [2, this.bankBuffer], [3, partD], [4, partI]]));
+      pass.setBindGroup(0, bind(this.partial, [[0, uniform], [1, q], [2, this.bankBuffer], [3, partD], [4, partI], [8, qpos], [9, bpos]]));
       pass.dispatchWorkgroups(qTiles, realChunks);
       pass.setPipeline(this.merge);
       pass.setBindGroup(0, bind(this.merge, [[0, uniform], [3, partD], [4, partI], [5, outD], [6, outI], [7, score]]));
@@ -100,9 +117,9 @@ export class KnnSearch {
       const [d, i, s] = await Promise.all([this.ctx.read(outD, 0, n * k * 4), this.ctx.read(outI, 0, n * k * 4), this.ctx.read(score, 0, n * 4)]);
       return { dist: new Float32Array(d), idx: new Uint32Array(i), score: new Float32Array(s) };
     } finally {
-      for (const b of [uniform, q, partD, partI, outD, outI, score]) b.destroy();
+      for (const b of [uniform, q, qpos, partD, partI, outD, outI, score]) b.destroy();
     }
   }
 
-  destroy(): void { this.bankBuffer.destroy(); }
+  destroy(): void { this.bankBuffer.destroy(); this.bankPos?.destroy(); }
 }

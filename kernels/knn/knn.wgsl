@@ -6,8 +6,11 @@
 // knn_merge: one invocation per query merges its chunks · 8 lists into the final top-K and the
 // score mean(√d) over the K (PatchCore's, as src/scoring/knn.ts). `selfOffset` ≠ 0xffffffff skips
 // bank entry selfOffset + q for query q (a slide scored against a bank built from itself).
+// `radius` ≠ 0xffffffff skips every bank entry whose grid position (qpos/bpos: col | row << 16)
+// lies within `radius` cells (Chebyshev) of the query's: a slide's cells scored against a sample of
+// its own cells never match their own neighbourhood (an anomaly its own kind).
 
-struct Params { n: u32, m: u32, d: u32, k: u32, chunk: u32, chunks: u32, selfOffset: u32, pad: u32 }
+struct Params { n: u32, m: u32, d: u32, k: u32, chunk: u32, chunks: u32, selfOffset: u32, pad: u32, radius: u32, pad1: u32, pad2: u32, pad3: u32 }
 
 const QT: u32 = 32u;
 const BT: u32 = 64u;
@@ -20,6 +23,8 @@ const INF: f32 = 3.4e38;
 @group(0) @binding(2) var<storage, read> bank: array<f32>;
 @group(0) @binding(3) var<storage, read_write> partD: array<f32>;
 @group(0) @binding(4) var<storage, read_write> partI: array<u32>;
+@group(0) @binding(8) var<storage, read> qpos: array<u32>;
+@group(0) @binding(9) var<storage, read> bpos: array<u32>;
 
 var<workgroup> qs: array<f32, QT * (DS + 1u)>;
 var<workgroup> bs: array<f32, BT * (DS + 1u)>;
@@ -38,6 +43,9 @@ fn knn_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
   var bestI: array<u32, KMAX>;
   for (var i = 0u; i < opaque(KMAX); i++) { bestD[i] = INF; bestI[i] = 0xffffffffu; }
   let skip = select(0xffffffffu, p.selfOffset + query, p.selfOffset != 0xffffffffu);
+  let near = p.radius != 0xffffffffu;
+  var qp = 0u;
+  if (near) { qp = qpos[min(query, p.n - 1u)]; }
   for (var b0 = start; b0 < end; b0 += BT) {
     var acc: array<f32, 8>;
     for (var j = 0u; j < opaque(8u); j++) { acc[j] = 0.0; }
@@ -68,6 +76,12 @@ fn knn_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
       let bi = b0 + lane + 8u * j;
       var dist = acc[j];
       if (bi >= end || bi == skip) { dist = INF; }
+      else if (near) {
+        let bp = bpos[bi];
+        let dc = abs(i32(qp & 0xffffu) - i32(bp & 0xffffu));
+        let dr = abs(i32(qp >> 16u) - i32(bp >> 16u));
+        if (u32(max(dc, dr)) <= p.radius) { dist = INF; }
+      }
       // insertion into the sorted list of the first k
       if (dist < bestD[p.k - 1u]) {
         var pos = p.k - 1u;

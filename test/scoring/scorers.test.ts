@@ -93,3 +93,17 @@ test('Mahalanobis: the blocked whitening product equals per-row forward substitu
     }
   }
 });
+
+test('kNN near exclusion equals brute force over the entries farther than the radius', async () => {
+  const { packPosition } = await import('../../src/scoring/knn.ts');
+  const dim = 6, m = 40, n = 11, k = 2, radius = 1;
+  const bank = gaussianRows(m, dim, 21), queries = gaussianRows(n, dim, 22);
+  const bankPositions = Uint32Array.from({ length: m }, (_, j) => packPosition(j % 8, Math.floor(j / 8)));
+  const positions = Uint32Array.from({ length: n }, (_, i) => packPosition((i * 3) % 8, i % 5));
+  const got = knnScores({ dim, count: m, data: bank }, queries, n, k, undefined, { bankPositions, positions, radius });
+  for (let q = 0; q < n; q++) {
+    const far = Array.from({ length: m }, (_, j) => j).filter((j) => Math.max(Math.abs((j % 8) - (positions[q]! & 0xffff)), Math.abs(Math.floor(j / 8) - (positions[q]! >>> 16))) > radius);
+    const d = far.map((j) => Math.hypot(...Array.from({ length: dim }, (_, c) => queries[q * dim + c]! - bank[j * dim + c]!))).sort((x, y) => x - y);
+    assert.ok(Math.abs(got[q]! - (d[0]! + d[1]!) / 2) < 1e-5, `query ${q}: ${got[q]} vs ${(d[0]! + d[1]!) / 2}`);
+  }
+});
