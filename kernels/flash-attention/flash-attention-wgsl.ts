@@ -71,6 +71,11 @@ export interface StagedSubgroupMatrixVariant {
    * variable is a multiple of 16 bytes whatever order the driver lays them out in. @defaultValue false
    */
   alignedFlag?: boolean;
+  /**
+   * Load the next K/V tile into registers while this one is computed, and write them to workgroup
+   * memory after the tile's last barrier (hides the L2 latency of the staging). @defaultValue false
+   */
+  prefetch?: boolean;
 }
 
 export type { SubgroupMatrixVariant };
@@ -93,7 +98,7 @@ export function workgroupBytes(v: AttentionVariant): number {
   const br = rowsPerWorkgroup(v);
   const ks = v.headDim + 8;
   const pst = Math.max(v.keysPerTile, v.headDim) + 8;
-  return 2 * v.keysPerTile * ks * 2 + br * (v.keysPerTile + 4) * 4 + br * pst * 2 + v.keysPerTile * 4 + 4;
+  return 2 * v.keysPerTile * ks * 2 + br * (v.keysPerTile + 4) * 4 + br * pst * 2 + v.keysPerTile * 4 + (v.alignedFlag ? 16 : 4);
 }
 
 /** A stable key for pipeline caches and benchmark tables. */
@@ -101,7 +106,7 @@ export function variantKey(v: AttentionVariant): string {
   if (v.path === 'subgroup-matrix') return subgroupMatrixKey(v);
   const o = v.opaqueLoops ? '-opaque' : '';
   if (v.path === 'portable') return `portable-${v.precision}-d${v.headDim}-br${v.rowsPerWorkgroup}-bc${v.keysPerTile}${o}`;
-  return `sgmat2${v.alignedFlag ? '-aligned' : ''}${v.emulate ? '-emu' : ''}${v.flip ? `-flip${v.flip}` : ''}${v.legacySyntax ? '-legacy' : ''}-d${v.headDim}-t${v.tile}-sg${v.subgroupSize}x${v.subgroupsPerWorkgroup}-mt${v.mTilesPerSubgroup}-bc${v.keysPerTile}${o}`;
+  return `sgmat2${v.alignedFlag ? '-aligned' : ''}${v.emulate ? '-emu' : ''}${v.flip ? `-flip${v.flip}` : ''}${v.legacySyntax ? '-legacy' : ''}${v.prefetch ? '-pf' : ''}-d${v.headDim}-t${v.tile}-sg${v.subgroupSize}x${v.subgroupsPerWorkgroup}-mt${v.mTilesPerSubgroup}-bc${v.keysPerTile}${o}`;
 }
 
 /** WGSL of a variant; throws on shapes the templates cannot express. */
@@ -188,7 +193,7 @@ function stagedWgsl(v: StagedSubgroupMatrixVariant): string {
   const { headDim: d, tile: t, subgroupSize: sg, mTilesPerSubgroup: mt, keysPerTile: bc } = v;
   const r = mt * t;
   const pow2 = (x: number) => x > 0 && (x & (x - 1)) === 0;
-  if (d % t || d % 8 || bc % t || !pow2(sg) || !pow2(r) || bc % Math.max(1, sg / r)) {
+  if (d % t || d % 8 || bc % t || !pow2(sg) || !pow2(r) || bc % Math.max(1, sg / r) || (v.prefetch && v.subgroupsPerWorkgroup * sg < bc)) {
     throw new Error(`subgroup-matrix attention cannot tile D=${d} T=${t} SG=${sg} R=${r} BC=${bc}`);
   }
   const ops = v.emulate ? emulatedOps(t) : realOps(t, v.flip ?? 0, v.legacySyntax ?? false);
@@ -253,15 +258,68 @@ function stagedWgsl(v: StagedSubgroupMatrixVariant): string {
 
   const enables = ['enable f16;', 'enable subgroups;'];
   if (!v.emulate) enables.push('enable chromium_experimental_subgroup_matrix;');
+  const stage = v.prefetch ? ['stashKV(lid);'] : [
+    'for (var i = lid; i < BC * D8; i += WG) {',
+    '  let j = i / D8;',
+    '  var kw = vec4<u32>(0u);',
+    '  var vw = vec4<u32>(0u);',
+    '  if (kb + j < p.seqK) {',
+    '    let tok = b * p.seqK + kb + j;',
+    '    kw = k[(p.kOffset + tok * p.kRowStride + h * D) / 8u + i % D8];',
+    '    vw = v[(p.vOffset + tok * p.vRowStride + h * D) / 8u + i % D8];',
+    '  }',
+    '  put8K(j * KS + (i % D8) * 8u, kw);',
+    '  put8V(j * KS + (i % D8) * 8u, vw);',
+    '}',
+    'for (var j = lid; j < BC; j += WG) { keep[j] = keepOf(b, kb + j); }',
+  ];
 
   const wgsl = fill(template('flash-attention.subgroup-matrix-v2.wgsl'), {
     ENABLES: enables.join('\n'),
     OPAQUE: v.opaqueLoops ? 1 : 0, D: d, T: t, SG: sg, NSG: v.subgroupsPerWorkgroup, R: r, BC: bc,
     LPR: Math.max(1, sg / r), RPL: Math.max(1, r / sg), PST: Math.max(bc, d) + 8,
     EMU_FUNCS: v.emulate ? emulationFunctions(t) : '',
+    PREFETCH_FNS: v.prefetch ? PREFETCH_FNS : '',
+    FETCH_FIRST: v.prefetch ? '  fetchKV(b, h, 0u, lid);' : '',
+    STAGE: lines(stage, '    '),
+    FETCH_NEXT: v.prefetch ? '    if (kb + BC < p.seqK) { fetchKV(b, h, kb + BC, lid); }' : '',
     LOAD_Q: lines(loadQ, '  '), DECLARE_O: lines(declareO, '  '),
     QK: lines(qk, '    '), RESCALE: lines(rescale, '      '), PV: lines(pv, '    '), OUTPUT: lines(output, '  '),
   });
   if (!v.alignedFlag) return wgsl;
   return wgsl.replace('var<workgroup> rescaleFlag: u32;', 'var<workgroup> rescaleFlags: array<u32, 4>;').replace(/\brescaleFlag\b/g, 'rescaleFlags[0]');
 }
+
+// Register prefetch of the next K/V tile (and its mask flags): each invocation issues its 16-byte
+// global loads right after the tile in workgroup memory is published, so their L2 latency overlaps
+// this tile's products and softmax; stashKV writes them after the barrier that ends the tile.
+const PREFETCH_FNS = `const LPT: u32 = (BC * D8 + WG - 1u) / WG;
+var<private> kReg: array<vec4<u32>, LPT>;
+var<private> vReg: array<vec4<u32>, LPT>;
+var<private> keepReg: f32;
+fn fetchKV(b: u32, h: u32, kb: u32, lid: u32) {
+  for (var t = 0u; t < LPT; t++) {
+    let i = lid + t * WG;
+    let key = kb + i / D8;
+    var kw = vec4<u32>(0u);
+    var vw = vec4<u32>(0u);
+    if (i < BC * D8 && key < p.seqK) {
+      let tok = b * p.seqK + key;
+      kw = k[(p.kOffset + tok * p.kRowStride + h * D) / 8u + i % D8];
+      vw = v[(p.vOffset + tok * p.vRowStride + h * D) / 8u + i % D8];
+    }
+    kReg[t] = kw;
+    vReg[t] = vw;
+  }
+  keepReg = select(0.0, keepOf(b, kb + lid), lid < BC);
+}
+fn stashKV(lid: u32) {
+  for (var t = 0u; t < LPT; t++) {
+    let i = lid + t * WG;
+    if (i < BC * D8) {
+      put8K((i / D8) * KS + (i % D8) * 8u, kReg[t]);
+      put8V((i / D8) * KS + (i % D8) * 8u, vReg[t]);
+    }
+  }
+  if (lid < BC) { keep[lid] = keepReg; }
+}`;

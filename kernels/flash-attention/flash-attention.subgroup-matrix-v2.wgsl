@@ -58,6 +58,7 @@ var<workgroup> keep: array<f32, BC>;
 var<workgroup> rescaleFlag: u32;
 
 {{EMU_FUNCS}}
+{{PREFETCH_FNS}}
 
 // Eight halves from one 16-byte global load into a workgroup f16 array.
 fn put8K(at: u32, w: vec4<u32>) {
@@ -77,6 +78,13 @@ fn put8P(at: u32, w: vec4<u32>) {
   let c = bitcast<vec2<f16>>(w.z); let d = bitcast<vec2<f16>>(w.w);
   pS[at] = a.x; pS[at + 1u] = a.y; pS[at + 2u] = b.x; pS[at + 3u] = b.y;
   pS[at + 4u] = c.x; pS[at + 5u] = c.y; pS[at + 6u] = d.x; pS[at + 7u] = d.y;
+}
+
+// 1.0 when the key exists and is not masked.
+fn keepOf(b: u32, key: u32) -> f32 {
+  var ok = key < p.seqK;
+  if (ok && p.hasMask != 0u) { ok = mask[p.maskOffset + b * p.seqK + key] != 0u; }
+  return select(0.0, 1.0, ok);
 }
 
 @compute @workgroup_size(WG)
@@ -106,29 +114,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   for (var rr = 0u; rr < opaque(RPL); rr++) { mRow[rr] = MASKED; lRow[rr] = 0.0; alphaRow[rr] = 1.0; }
   var sv: array<f32, RPL * CPL>;
 
+{{FETCH_FIRST}}
   for (var kb = 0u; kb < p.seqK; kb += BC) {
     workgroupBarrier();
-    for (var i = lid; i < BC * D8; i += WG) {
-      let j = i / D8;
-      let key = kb + j;
-      var kw = vec4<u32>(0u);
-      var vw = vec4<u32>(0u);
-      if (key < p.seqK) {
-        let tok = b * p.seqK + key;
-        kw = k[(p.kOffset + tok * p.kRowStride + h * D) / 8u + i % D8];
-        vw = v[(p.vOffset + tok * p.vRowStride + h * D) / 8u + i % D8];
-      }
-      put8K(j * KS + (i % D8) * 8u, kw);
-      put8V(j * KS + (i % D8) * 8u, vw);
-    }
-    for (var j = lid; j < BC; j += WG) {
-      let key = kb + j;
-      var ok = key < p.seqK;
-      if (ok && p.hasMask != 0u) { ok = mask[p.maskOffset + b * p.seqK + key] != 0u; }
-      keep[j] = select(0.0, 1.0, ok);
-    }
+{{STAGE}}
     if (lid == 0u) { rescaleFlag = 0u; }
     workgroupBarrier();
+{{FETCH_NEXT}}
 {{QK}}
     workgroupBarrier();
     // online softmax over this tile, rows of this subgroup, in log2 units

@@ -13,7 +13,8 @@ import assert from 'node:assert/strict';
 import { GpuContext } from '../gpu/gpu-context.ts';
 import { InvalidParameterError } from '../../src/errors.ts';
 import { FlashAttention, attentionOnHost, chooseVariant, fastPathCandidates, type AttentionShape, type AttentionVariant } from './flash-attention.ts';
-import { attentionWgsl, variantKey } from './flash-attention-wgsl.ts';
+import { attentionWgsl, variantKey, workgroupBytes } from './flash-attention-wgsl.ts';
+import { mmaProbeWgsl, PROBE_MODES } from './mma-probe.ts';
 import { checkAttention, type CheckOptions } from './attention-check.ts';
 import { attentionCpu } from './flash-attention.cpu.ts';
 import { toF16Array, fromF16Array } from '../gpu/f16.ts';
@@ -61,7 +62,7 @@ describe('flash attention on this adapter', () => {
 
   test('the path follows the adapter: subgroup-matrix only with the feature', () => {
     const v = chooseVariant(ctx.capabilities, ctx.device.limits, 64, 'f16');
-    assert.equal(v.path, ctx.capabilities.subgroupMatrix && ctx.capabilities.subgroupMatrixConfigs.length ? 'subgroup-matrix' : 'portable');
+    assert.equal(v.path !== 'portable', Boolean(ctx.capabilities.subgroupMatrix && ctx.capabilities.subgroupMatrixConfigs.length));
     assert.equal(chooseVariant(ctx.capabilities, ctx.device.limits, 64, 'f32').path, 'portable');
   });
 
@@ -95,7 +96,7 @@ describe('subgroup-matrix WGSL', () => {
   // The shaders the H200 runs (subgroups of 32), validated by Dawn's WGSL front end on the null
   // backend, which exposes the feature; pipeline limits (its subgroups of 128, 16 KiB of workgroup
   // memory) do not apply to a shader module. One pipeline is also built where the limits allow.
-  test('every shipped shape compiles on the null backend (D = 64 and 128, both accumulators)', async () => {
+  test('every shipped and swept shape and the MMA probes compile on the null backend (D = 64 and 128)', async () => {
     const nullCtx = await GpuContext.create({ backend: 'null' });
     try {
       assert.ok(nullCtx.capabilities.subgroupMatrix, 'null backend exposes chromium-experimental-subgroup-matrix');
@@ -105,6 +106,18 @@ describe('subgroup-matrix WGSL', () => {
         for (const accumulator of ['matrix', 'private'] as const) {
           variants.push({ path: 'subgroup-matrix', headDim, tile: 16, subgroupSize: 32, subgroupsPerWorkgroup: 2, mTilesPerSubgroup: 1, keysPerTile: 32, accumulator, reloadQ: true });
         }
+        // design 2 shapes of the --sweep: query tiles per subgroup, 64-key tiles, register prefetch
+        for (const [subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile] of [[8, 1, 32], [4, 2, 32], [4, 1, 64], [2, 2, 64], [4, 1, 16]]) {
+          for (const prefetch of [false, true]) {
+            const v: AttentionVariant = { path: 'subgroup-matrix-v2', headDim, tile: 16, subgroupSize: 32, subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, emulate: false, alignedFlag: true, prefetch };
+            if (workgroupBytes(v) <= 49152) variants.push(v);
+          }
+        }
+      }
+      for (const mode of PROBE_MODES) {
+        const module = nullCtx.device.createShaderModule({ code: mmaProbeWgsl(mode, 32) });
+        const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error');
+        assert.deepEqual(errors.map((m) => m.message), [], `mma-probe ${mode}`);
       }
       for (const v of variants) {
         const module = nullCtx.device.createShaderModule({ code: attentionWgsl(v) });

@@ -148,7 +148,7 @@ export class FlashAttention {
     if (!Number.isInteger(headDim) || headDim < 8 || headDim > 256 || headDim % 8) throw invalidParameter('headDim', 'multiple of 8 between 8 and 256', headDim);
     const precision = options.precision ?? 'f16';
     let variant = options.variant ?? chooseVariant(ctx.capabilities, ctx.device.limits, headDim, precision, options.path);
-    if (!options.variant && (options.path ?? 'auto') === 'auto' && variant.path === 'subgroup-matrix') {
+    if (!options.variant && (options.path ?? 'auto') === 'auto' && variant.path !== 'portable') {
       const key = variantKey(variant);
       let verdict = fastPathVerdicts.get(ctx)?.get(key);
       if (verdict === undefined) {

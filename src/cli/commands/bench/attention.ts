@@ -15,8 +15,9 @@ import { checkAttention } from '../../../../kernels/flash-attention/attention-ch
 import { mulberry32 } from '../../../util/prng.ts';
 import { variantKey, workgroupBytes } from '../../../../kernels/flash-attention/flash-attention-wgsl.ts';
 import { benchOrtAttention } from './attention-ort.ts';
+import { PROBE_MODES, runMmaProbe } from '../../../../kernels/flash-attention/mma-probe.ts';
 
-const usage = 'lamina bench attention [--seq 1024,4096,16384] [--heads 12] [--dim 64] [--batch 1] [--precision f16|f32] [--path auto|portable|subgroup-matrix] [--sweep] [--check] [--reps 10] [--gpu N] [--engine lamina|ort] [--json FILE]';
+const usage = 'lamina bench attention [--seq 1024,4096,16384] [--heads 12] [--dim 64] [--batch 1] [--precision f16|f32] [--path auto|portable|subgroup-matrix] [--sweep] [--only sgmat2,mt1-bc64] [--check] [--probe] [--reps 10] [--gpu N] [--engine lamina|ort] [--json FILE]';
 
 function list(name: string, raw: string | undefined, fallback: number[]): number[] {
   if (!raw) return fallback;
@@ -52,8 +53,14 @@ function sweepVariants(base: AttentionVariant, limit: number): AttentionVariant[
     const v = { path: 'subgroup-matrix', headDim: d, tile: 16, subgroupSize: base.subgroupSize, reloadQ: false, ...shape } as SubgroupMatrixVariant;
     if (workgroupBytes(v) <= limit && !out.some((o) => variantKey(o) === variantKey(v))) out.push(v);
   }
-  const v2: AttentionVariant = { path: 'subgroup-matrix-v2', headDim: d, tile: 16, subgroupSize: base.subgroupSize, subgroupsPerWorkgroup: 8, mTilesPerSubgroup: 1, keysPerTile: d <= 64 ? 32 : 16, emulate: false, alignedFlag: true };
-  if (workgroupBytes(v2) <= limit) out.push(v2);
+  // design 2: [subgroups, query tiles per subgroup, keys per tile, register prefetch of K/V]
+  const staged: [number, number, number, boolean][] = d <= 64
+    ? [[8, 1, 32, false], [8, 1, 32, true], [4, 2, 32, false], [4, 2, 32, true], [4, 1, 32, true], [4, 1, 64, true], [2, 2, 64, true]]
+    : [[4, 1, 32, false], [4, 1, 32, true], [2, 2, 32, true], [4, 1, 16, true], [8, 1, 16, true]];
+  for (const [subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, prefetch] of staged) {
+    const v: AttentionVariant = { path: 'subgroup-matrix-v2', headDim: d, tile: 16, subgroupSize: base.subgroupSize, subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, emulate: false, alignedFlag: true, prefetch };
+    if (workgroupBytes(v) <= limit) out.push(v);
+  }
   return out;
 }
 
@@ -63,7 +70,7 @@ export const command: Command = {
   async run(argv) {
     const { values } = parseFlags(argv, {
       seq: { type: 'string' }, heads: { type: 'string' }, dim: { type: 'string' }, batch: { type: 'string' },
-      precision: { type: 'string' }, path: { type: 'string' }, sweep: { type: 'boolean' }, check: { type: 'boolean' },
+      precision: { type: 'string' }, path: { type: 'string' }, sweep: { type: 'boolean' }, only: { type: 'string' }, check: { type: 'boolean' }, probe: { type: 'boolean' },
       reps: { type: 'string' }, gpu: { type: 'string' }, engine: { type: 'string' }, json: { type: 'string' },
     }, usage);
     const seqs = list('seq', values.seq, [1024, 4096, 16384]);
@@ -94,7 +101,17 @@ export const command: Command = {
     try {
       console.log(`adapter: ${ctx.describe()}`);
       const base = chooseVariant(ctx.capabilities, ctx.device.limits, dim, precision, path);
-      let variants = values.sweep ? sweepVariants(base, ctx.device.limits.maxComputeWorkgroupStorageSize) : [base];
+      if (values.probe && ctx.capabilities.subgroupMatrix && ctx.capabilities.timestampQuery) {
+        // the ceiling of the matrix stack itself (mma-probe.ts), before any kernel
+        for (const mode of PROBE_MODES) {
+          const r = await runMmaProbe(ctx, mode);
+          console.log(`mma-probe ${mode.padEnd(7)} ${r.ms.toFixed(3).padStart(8)} ms  ${r.tflops.toFixed(1).padStart(7)} TFLOP/s`);
+          results.push({ probe: mode, ms: r.ms, tflops: r.tflops });
+        }
+      }
+      const only = values.only?.split(',').filter(Boolean);
+      const variants = (values.sweep ? sweepVariants(base, ctx.device.limits.maxComputeWorkgroupStorageSize) : [base])
+        .filter((v) => !only || only.some((o) => variantKey(v).includes(o)));
       const built: FlashAttention[] = [];
       for (const variant of variants) {
         try {
