@@ -7,7 +7,8 @@
  * and rescaling on adapters without the feature (lavapipe in CI).
  */
 import { readFileSync } from 'node:fs';
-import { subgroupMatrixKey, subgroupMatrixWgsl, subgroupMatrixWorkgroupBytes, type SubgroupMatrixVariant } from './subgroup-matrix-wgsl.ts';
+import { attentionBindingsWgsl } from './attention-bindings-wgsl.ts';
+import { subgroupMatrixKey, subgroupMatrixWgsl, subgroupMatrixWorkgroupBytes, type SubgroupMatrixTiling, type SubgroupMatrixVariant } from './subgroup-matrix-wgsl.ts';
 
 const here = new URL('.', import.meta.url);
 const templates = new Map<string, string>();
@@ -45,16 +46,8 @@ export interface PortableVariant {
  * subgroups). It disagrees with the reference on the H200 unless `alignedFlag` pads its one scalar
  * workgroup variable to 16 bytes (NOTES.md); {@link chooseVariant} always sets it.
  */
-export interface StagedSubgroupMatrixVariant {
+export interface StagedSubgroupMatrixVariant extends SubgroupMatrixTiling {
   path: 'subgroup-matrix-v2';
-  headDim: number;
-  /** Side of the square f16×f16→f32 subgroup matrix (M = N = K). */
-  tile: number;
-  subgroupSize: number;
-  subgroupsPerWorkgroup: number;
-  /** Query tiles of `tile` rows per subgroup. */
-  mTilesPerSubgroup: number;
-  keysPerTile: number;
   /** Replace the matrix builtins by plain WGSL (testing without the feature). */
   emulate: boolean;
   /** Run-time loop bounds (for CPU adapters). @defaultValue false */
@@ -119,6 +112,7 @@ function portableWgsl(v: PortableVariant): string {
   if (v.headDim % 4 !== 0) throw new Error(`portable attention needs a head size divisible by 4, got ${v.headDim}`);
   const f16 = v.precision === 'f16';
   return fill(template('flash-attention.portable.wgsl'), {
+    BINDINGS: attentionBindingsWgsl(f16 ? 'vec2<u32>' : 'vec4<f32>', f16 ? 'vec2<u32>' : 'vec4<f32>'),
     D: v.headDim, BR: v.rowsPerWorkgroup, BC: v.keysPerTile, OPAQUE: v.opaqueLoops ? 1 : 0,
     VEC: f16 ? 'vec2<u32>' : 'vec4<f32>',
     LOAD4: f16 ? 'return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));' : 'return w;',
@@ -275,7 +269,7 @@ function stagedWgsl(v: StagedSubgroupMatrixVariant): string {
   ];
 
   const wgsl = fill(template('flash-attention.subgroup-matrix-v2.wgsl'), {
-    ENABLES: enables.join('\n'),
+    ENABLES: enables.join('\n'), BINDINGS: attentionBindingsWgsl('vec4<u32>', 'u32'),
     OPAQUE: v.opaqueLoops ? 1 : 0, D: d, T: t, SG: sg, NSG: v.subgroupsPerWorkgroup, R: r, BC: bc,
     LPR: Math.max(1, sg / r), RPL: Math.max(1, r / sg), PST: Math.max(bc, d) + 8,
     EMU_FUNCS: v.emulate ? emulationFunctions(t) : '',

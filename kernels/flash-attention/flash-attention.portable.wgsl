@@ -5,12 +5,7 @@
 // invocations), BC keys per tile, VEC the 4-element storage type, LOAD4/STORE4 its conversions.
 // Layout: element (b, s, h, d) of a tensor is at offset + (b * seq + s) * rowStride + h * D + d.
 
-struct Params {
-  batch: u32, heads: u32, seqQ: u32, seqK: u32,
-  qOffset: u32, qRowStride: u32, kOffset: u32, kRowStride: u32,
-  vOffset: u32, vRowStride: u32, oOffset: u32, oRowStride: u32,
-  scaleLog2: f32, hasMask: u32, maskOffset: u32, pad: u32,
-}
+{{BINDINGS}}
 
 const D: u32 = {{D}}u;
 const D4: u32 = D / 4u;
@@ -18,13 +13,6 @@ const BR: u32 = {{BR}}u;
 const BC: u32 = {{BC}}u;
 // A finite stand-in for -inf (WGSL forbids infinities); scores never come near it.
 const MASKED: f32 = -1.0e30;
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<{{VEC}}>;
-@group(0) @binding(2) var<storage, read> k: array<{{VEC}}>;
-@group(0) @binding(3) var<storage, read> v: array<{{VEC}}>;
-@group(0) @binding(4) var<storage, read> mask: array<u32>;
-@group(0) @binding(5) var<storage, read_write> o: array<{{VEC}}>;
 
 // Loop bounds pass through opaque(): with OPAQUE = 1 (CPU adapters such as lavapipe) they become
 // run-time values so LLVM does not unroll every loop, which took lavapipe 17 s to compile one kernel.

@@ -11,12 +11,7 @@
 // multiples of 8 elements.
 {{ENABLES}}
 
-struct Params {
-  batch: u32, heads: u32, seqQ: u32, seqK: u32,
-  qOffset: u32, qRowStride: u32, kOffset: u32, kRowStride: u32,
-  vOffset: u32, vRowStride: u32, oOffset: u32, oRowStride: u32,
-  scaleLog2: f32, hasMask: u32, maskOffset: u32, pad: u32,
-}
+{{BINDINGS}}
 
 const D: u32 = {{D}}u;
 const D8: u32 = D / 8u;
@@ -37,13 +32,6 @@ const SS: u32 = BC + 4u;          // score scratch, f32
 const PST: u32 = {{PST}}u;        // P (and Q staging) scratch, f16
 const MASKED: f32 = -1.0e30;
 const RESCALE_LOG2: f32 = 8.0;
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read> k: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read> v: array<vec4<u32>>;
-@group(0) @binding(4) var<storage, read> mask: array<u32>;
-@group(0) @binding(5) var<storage, read_write> o: array<u32>;
 
 // Loop bounds pass through opaque(): with OPAQUE = 1 (CPU adapters such as lavapipe) they become
 // run-time values so LLVM does not unroll every loop, which took lavapipe 17 s to compile one kernel.

@@ -7,12 +7,14 @@
  *  - 'loadB':  a fresh right operand from workgroup memory for every MMA (design 2's S = Q·Kᵀ);
  *  - 'loadAB': fresh left and right operands for every MMA (a GEMM inner loop without reuse);
  *  - 'storeS': 'loadB' plus one f32 result store to workgroup memory per ACC MMAs (design 2's S
- *    round-trip through workgroup memory).
+ *    round-trip through workgroup memory);
+ *  - 'barrier': 'loadB' plus one workgroupBarrier() per ACC MMAs (the barrier cadence of design 2,
+ *    which has five per 32-key tile for 16 MMAs per subgroup, counting workgroupUniformLoad's two).
  */
 import type { GpuContext } from '../gpu/gpu-context.ts';
 
-export type ProbeMode = 'reg' | 'loadB' | 'loadAB' | 'storeS';
-export const PROBE_MODES: ProbeMode[] = ['reg', 'loadB', 'loadAB', 'storeS'];
+export type ProbeMode = 'reg' | 'loadB' | 'loadAB' | 'storeS' | 'barrier';
+export const PROBE_MODES: ProbeMode[] = ['reg', 'loadB', 'loadAB', 'storeS', 'barrier'];
 
 const ACC = 8;
 const NSG = 4;
@@ -28,6 +30,7 @@ export function mmaProbeWgsl(mode: ProbeMode, subgroupSize: number): string {
     const b = mode === 'reg' ? 'b0' : `subgroupMatrixLoad<${right}, col_major>(&ab, ((it + ${j + 3}u) & 7u) * 256u, 16u)`;
     body.push(`c${j} = subgroupMatrixMultiplyAccumulate(${a}, ${b}, c${j});`);
   }
+  if (mode === 'barrier') body.push('workgroupBarrier();');
   if (mode === 'storeS') body.push(`subgroupMatrixStore<row_major>(&sS, sg * 256u, c${ACC - 1}, 16u);`);
   return `enable f16;
 enable subgroups;

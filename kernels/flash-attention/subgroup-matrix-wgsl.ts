@@ -22,9 +22,10 @@
  * them (with one subgroup per workgroup it is exactly a subgroup barrier).
  */
 
-/** Shape of the subgroup-matrix kernel. */
-export interface SubgroupMatrixVariant {
-  path: 'subgroup-matrix';
+import { attentionBindingsWgsl } from './attention-bindings-wgsl.ts';
+
+/** Tiling shared by both subgroup-matrix designs (design 2 in flash-attention-wgsl.ts, design 3 here). */
+export interface SubgroupMatrixTiling {
   headDim: number;
   /** Side of the square f16×f16→f32 subgroup matrix (M = N = K). */
   tile: number;
@@ -33,6 +34,11 @@ export interface SubgroupMatrixVariant {
   /** Query tiles of `tile` rows per subgroup. */
   mTilesPerSubgroup: number;
   keysPerTile: number;
+}
+
+/** Shape of the subgroup-matrix kernel. */
+export interface SubgroupMatrixVariant extends SubgroupMatrixTiling {
+  path: 'subgroup-matrix';
   /** Where O lives across the key loop (see the file comment). */
   accumulator: 'matrix' | 'private';
   /** Reload Q's matrices from workgroup memory every tile instead of keeping them in registers. @defaultValue false */
@@ -162,12 +168,7 @@ enable f16;
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 
-struct Params {
-  batch: u32, heads: u32, seqQ: u32, seqK: u32,
-  qOffset: u32, qRowStride: u32, kOffset: u32, kRowStride: u32,
-  vOffset: u32, vRowStride: u32, oOffset: u32, oRowStride: u32,
-  scaleLog2: f32, hasMask: u32, maskOffset: u32, pad: u32,
-}
+${attentionBindingsWgsl('f16', 'u32')}
 
 const D: u32 = ${s.d}u;
 const SG: u32 = ${s.sg}u;
@@ -192,13 +193,6 @@ const FO: u32 = ${s.r * s.ss}u;   // offset of the P·V block inside a subgroup'
 const FSUB: u32 = ${s.fsub}u;
 const MASKED: f32 = -1.0e30;
 const RESCALE_LOG2: f32 = ${macc ? '8.0' : '0.0'};
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f16>;
-@group(0) @binding(2) var<storage, read> k: array<f16>;
-@group(0) @binding(3) var<storage, read> v: array<f16>;
-@group(0) @binding(4) var<storage, read> mask: array<u32>;
-@group(0) @binding(5) var<storage, read_write> o: array<u32>;
 
 var<workgroup> hs: array<f16, ${s.nsg * s.hsub}>;
 var<workgroup> fs: array<f32, ${s.nsg * s.fsub}>;

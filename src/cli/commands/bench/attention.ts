@@ -26,7 +26,9 @@ function list(name: string, raw: string | undefined, fallback: number[]): number
 
 /**
  * Shapes tried by --sweep: design 3 in both accumulator modes and several tilings, then design 2
- * (with its workgroup flag padded to 16 bytes, the form that is correct on the H200).
+ * (its flag padded to 16 bytes, the form that is correct on the H200) with and without the register
+ * prefetch of K/V, 8 to 2 subgroups, 1 or 2 query tiles per subgroup, 32- or 64-key tiles. Shapes
+ * over the adapter's workgroup memory are left out.
  */
 function sweepVariants(base: AttentionVariant, limit: number): AttentionVariant[] {
   if (base.path === 'portable') return [base];
@@ -55,7 +57,7 @@ function sweepVariants(base: AttentionVariant, limit: number): AttentionVariant[
   }
   // design 2: [subgroups, query tiles per subgroup, keys per tile, register prefetch of K/V]
   const staged: [number, number, number, boolean][] = d <= 64
-    ? [[8, 1, 32, false], [8, 1, 32, true], [4, 2, 32, false], [4, 2, 32, true], [4, 1, 32, true], [4, 1, 64, true], [2, 2, 64, true]]
+    ? [[8, 1, 32, false], [8, 1, 32, true], [4, 2, 32, false], [4, 2, 32, true], [4, 1, 32, true], [2, 2, 32, true], [2, 1, 32, true], [4, 1, 64, true], [2, 2, 64, true]]
     : [[4, 1, 32, false], [4, 1, 32, true], [2, 2, 32, true], [4, 1, 16, true], [8, 1, 16, true]];
   for (const [subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, prefetch] of staged) {
     const v: AttentionVariant = { path: 'subgroup-matrix-v2', headDim: d, tile: 16, subgroupSize: base.subgroupSize, subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, emulate: false, alignedFlag: true, prefetch };
