@@ -4,12 +4,14 @@
  * engine: `--engine cpu` (onnxruntime, the any-size region graph) or `webgpu` (our engine).
  * Each mode runs with a token reference bank (fit-reference --bank-entries tokens on an anomaly-free
  * synthetic slide; regions: kNN per 16-px token, tiles: a tile's worst token) and, with
- * `--in-slide`, without one (in-slide Mahalanobis). Measured from each result folder's scores.f32
+ * `--in-slide`, without one (regions: in-slide kNN to the slide's own cells beyond 256 px, the
+ * default, and in-slide Mahalanobis; tiles: in-slide Mahalanobis). Measured from each result folder's scores.f32
  * against the true mask, on the 16-px cells both modes scored (src/heatmap/localisation.ts):
  * patch AUROC, anomalies found (any cell above the 99th percentile of normal cells) and the
  * smallest found.
  * Usage: node --import tsx bench/region-vs-tiles.ts [--size 4096] [--region 1024] [--engine cpu]
- *   [--model lamina-vit-tiny-dino] [--anomalies 8] [--seed 5] [--in-slide]
+ *   [--model lamina-vit-tiny-dino] [--anomalies 8] [--seed 5] [--in-slide] [--region-bank]
+ * `--region-bank` adds a bank of the normal slide's region tokens (fit-reference with regionSize).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
@@ -26,7 +28,7 @@ import { localisation, readCellScores, type Localisation } from '../src/heatmap/
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const { values } = parseArgs({ options: {
   size: { type: 'string' }, region: { type: 'string' }, engine: { type: 'string' }, model: { type: 'string' },
-  anomalies: { type: 'string' }, seed: { type: 'string' }, 'in-slide': { type: 'boolean' },
+  anomalies: { type: 'string' }, seed: { type: 'string' }, 'in-slide': { type: 'boolean' }, 'region-bank': { type: 'boolean' },
 } });
 const size = Number(values.size ?? 4096), R = Number(values.region ?? 1024), seed = Number(values.seed ?? 5);
 const engine = (values.engine ?? 'cpu') as 'cpu' | 'webgpu';
@@ -43,13 +45,18 @@ const test = await synthesizeSlide({
 });
 const bank = join(dir, 'bank.lmb');
 await fitReference([normal.path], parseAnalysisParams({ model, engine, bankEntries: 'tokens' }), quietContext(), embedder, bank);
-console.log(`synth + token bank: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+// --region-bank: a second bank of the normal slide's region tokens (fit-reference --region-size R)
+const regionBank = join(dir, 'region-bank.lmb');
+if (values['region-bank']) await fitReference([normal.path], parseAnalysisParams({ model, engine, regionSize: R }), quietContext(), embedder, regionBank);
+console.log(`synth + token bank${values['region-bank'] ? 's' : ''}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
 const runs: { label: string; params: AnalysisParamsInput }[] = [
   { label: `native ${R}² regions, per-token kNN to the token bank`, params: { regionSize: R, reference: bank } },
   { label: '224-px tiles, worst token kNN to the token bank', params: { reference: bank } },
+  ...(values['region-bank'] ? [{ label: `native ${R}² regions, per-token kNN to a bank of ${R}² region tokens`, params: { regionSize: R, reference: regionBank } }] : []),
   ...(values['in-slide'] ? [
-    { label: `native ${R}² regions, in-slide Mahalanobis per token`, params: { regionSize: R } },
+    { label: `native ${R}² regions, in-slide kNN per token (own cells beyond 256 px; the default)`, params: { regionSize: R } },
+    { label: `native ${R}² regions, in-slide Mahalanobis per token`, params: { regionSize: R, scorer: 'mahalanobis' as const } },
     { label: '224-px tiles, in-slide Mahalanobis per tile', params: {} },
   ] : []),
 ];

@@ -1,8 +1,8 @@
 /**
  * The aggregate stage in region mode (`finishAnalysis` hands over when the plan has `cells`):
- * every scored cell's raw score from the same scorers tiles use (`scoreSlide`, with cells as its
- * rows: in-slide Mahalanobis / kNN-to-coreset over the slide's own tokens, or a token bank),
- * calibration, then the fine grid — scores.f32 and heatmap.png at one value per model patch
+ * every scored cell's raw score (a token bank: `scoreSlide`'s kNN, as tiles; in-slide: `scoreCells`
+ * here, kNN to the slide's own cells beyond a neighbourhood or Mahalanobis, on the GPU with engine
+ * webgpu), calibration, then the fine grid — scores.f32 and heatmap.png at one value per model patch
  * (16 px), regions.geojson traced on that grid — tiles.csv with a row per encoded region, and
  * result.json (`mode: 'regions'`). Memory: a few numbers per cell, never a level's pixels.
  */
@@ -15,6 +15,9 @@ import { regionsCsv, type RegionCellSummary } from '../heatmap/tiles-csv.ts';
 import { forEachOwnedCell } from '../tiling/region-plan.ts';
 import { calibrate, fitCalibration } from '../scoring/calibration.ts';
 import { createMahalanobisScorer, fitMahalanobis } from '../scoring/mahalanobis.ts';
+import { knnScores, packPosition, type MemoryBank } from '../scoring/knn.ts';
+import { createKnnScorer } from '../scoring/knn-gpu.ts';
+import type { BatchOutput } from './batch.ts';
 import { UnprocessableError } from '../errors.ts';
 import { scoreCalibrated, SLIDE_SCORE_TOP_FRACTION, UNTRAINED_NOTE, type FinishInput } from './finish.ts';
 import { OUTPUT_FILES, prepareOutputDir, softwareVersion, writeAtomic } from './output.ts';
@@ -116,18 +119,31 @@ export async function finishRegionAnalysis(input: FinishInput, params: AnalysisP
 }
 
 /**
- * Raw and calibrated cell scores. In-slide Mahalanobis (no bank, scorer auto|mahalanobis) is
- * scored here rather than in `scoreSlide` so that it can run asynchronously on the GPU
- * (kernels/whiten, engine webgpu): millions of cells × a D×D whitening is the bulk of a region
- * analysis on the CPU. The fit, the scores (to f32 rounding) and the calibration are
- * `scoreSlide`'s: the same evenly spread sample, robust Ledoit–Wolf fit and `fitCalibration`.
+ * In-slide kNN of cells (scorer auto or knn): a cell is scored against an evenly spread sample of
+ * the slide's own cells, never matching a sample cell within this many level-0 px of it, so an
+ * anomaly smaller than that cannot find its own kind (docs/benchmarks.md, issue 7).
+ */
+export const NEAR_EXCLUSION_PX = 256;
+
+/**
+ * Raw and calibrated cell scores. Without a bank the in-slide scorers run here rather than in
+ * `scoreSlide`, so that they can run asynchronously on the GPU (engine webgpu) and see the cells'
+ * grid positions: millions of cells are the bulk of a region analysis on the CPU.
+ * - auto | knn: mean distance to the k nearest of an evenly spread sample of `maxFitSamples`
+ *   cells, outside `NEAR_EXCLUSION_PX` of the cell (kernels/knn; method `knn-self`).
+ * - mahalanobis: `scoreSlide`'s robust Ledoit–Wolf fit on the same sample, distances through
+ *   kernels/whiten on the GPU (equal to the CPU scores to f32 rounding).
+ * Both are calibrated on the slide's own scores, as `scoreSlide` does.
  */
 async function scoreCells(input: FinishInput, total: number, params: AnalysisParams, ctx: StageContext) {
-  if (input.bank || params.scorer === 'knn') return scoreCalibrated(input, total, params, ctx);
+  if (input.bank) return scoreCalibrated(input, total, params, ctx);
   const started = performance.now();
   await prepareOutputDir(input.outDir);
   ctx.progress({ stage: 'score', done: 0, total });
-  // pass 1: the fit sample (every cell must come exactly once)
+  const { plan } = input;
+  const positions = new Uint32Array(total);
+  plan.tiles.forEach((_, i) => forEachOwnedCell(plan, i, (k, col, row) => { positions[k] = packPosition(col, row); }));
+  // pass 1: the sample (every cell must come exactly once)
   const sampleIndices = fitSampleIndices(total, params.maxFitSamples);
   const slot = new Map<number, number>(sampleIndices.map((cell, j) => [cell, j]));
   const seen = new Uint8Array(total);
@@ -145,26 +161,51 @@ async function scoreCells(input: FinishInput, total: number, params: AnalysisPar
   }
   const missing = seen.indexOf(0);
   if (missing >= 0) throw new UnprocessableError(`cell ${missing} has no batch output`);
-  const model = fitMahalanobis(sample, sampleIndices.length, dim);
-  const scorer = await createMahalanobisScorer(model, { engine: params.engine, warn: (m) => ctx.log.warn(m) });
+  const n = sampleIndices.length;
+  const warn = (m: string) => ctx.log.warn(m);
+  let score: (out: BatchOutput) => Promise<Float64Array>;
+  let close: () => Promise<void>;
+  let summary: Omit<ScorerSummary, 'calibration'>;
+  if (params.scorer === 'mahalanobis') {
+    const model = fitMahalanobis(sample, n, dim);
+    const scorer = await createMahalanobisScorer(model, { engine: params.engine, warn });
+    score = (out) => scorer.score(out.embeddings, out.count);
+    close = () => scorer.close();
+    summary = { method: 'mahalanobis', k: null, shrinkage: round6(model.shrinkage), fitSamples: n };
+  } else {
+    const memory: MemoryBank = { dim, count: n, data: sample };
+    const bankPositions = Uint32Array.from(sampleIndices, (cell) => positions[cell]!);
+    const radius = Math.ceil(NEAR_EXCLUSION_PX / plan.cells!.size);
+    const scorer = await createKnnScorer(memory, { engine: params.engine, bankPositions, warn });
+    score = async (out) => {
+      const near = positions.subarray(out.start, out.start + out.count);
+      const s = await scorer.score(out.embeddings, out.count, params.k, { positions: near, radius });
+      // a cell whose whole sample lies within its neighbourhood (a small slide) is scored without the exclusion
+      for (let i = 0; i < out.count; i++) {
+        if (s[i]! < 1e30) continue;
+        s[i] = knnScores(memory, out.embeddings.subarray(i * dim, (i + 1) * dim), 1, params.k, (j) => (sampleIndices[j] === out.start + i ? j : -1))[0]!;
+      }
+      return s;
+    };
+    close = () => scorer.close();
+    summary = { method: 'knn-self', k: params.k, shrinkage: null, fitSamples: n };
+  }
   const raw = new Float64Array(total);
   try {
     for await (const out of input.batches()) {
       throwIfAborted(ctx.signal, 'scoring');
-      raw.set(await scorer.score(out.embeddings, out.count), out.start);
+      raw.set(await score(out), out.start);
     }
   } finally {
-    await scorer.close();
+    await close();
   }
-  const summary: ScorerSummary = {
-    method: 'mahalanobis', k: null, shrinkage: round6(model.shrinkage), fitSamples: sampleIndices.length, calibration: fitCalibration(raw, params.calibrationZ),
-  };
+  const calibration = fitCalibration(raw, params.calibrationZ);
   const scored = performance.now();
   ctx.progress({ stage: 'score', done: total, total });
   throwIfAborted(ctx.signal, 'aggregate');
   const calibrated = new Float64Array(total);
-  for (let i = 0; i < total; i++) calibrated[i] = calibrate(summary.calibration, raw[i]!);
-  return { raw, summary, calibrated, started, scored };
+  for (let i = 0; i < total; i++) calibrated[i] = calibrate(calibration, raw[i]!);
+  return { raw, summary: { ...summary, calibration }, calibrated, started, scored };
 }
 
 /** Indices of the `m` highest calibrated scores (ties: raw, then index), best first. */

@@ -7,25 +7,33 @@
  *   const scores = await scorer.score(embeddings, n, 1);
  *   await scorer.close();
  */
-import { knnScores, type MemoryBank } from './knn.ts';
+import { knnScores, type MemoryBank, type NearExclusion } from './knn.ts';
 
 export interface KnnScorer {
   /** 'webgpu' when the kernels run, 'cpu' otherwise. */
   readonly device: 'cpu' | 'webgpu';
-  score(embeddings: Float32Array, count: number, k: number): Promise<Float64Array>;
+  /** With `near`, query i skips bank entries within `radius` cells of `positions[i]` (needs options.bankPositions). */
+  score(embeddings: Float32Array, count: number, k: number, near?: { positions: Uint32Array; radius: number }): Promise<Float64Array>;
   close(): Promise<void>;
 }
 
 export interface KnnScorerOptions {
   /** @defaultValue 'cpu' */
   engine?: 'cpu' | 'webgpu' | 'cuda';
+  /** Grid positions of the bank entries (`packPosition`), for `score`'s `near`. */
+  bankPositions?: Uint32Array;
   /** Where the fallback warning goes. @defaultValue console.warn */
   warn?: (message: string) => void;
 }
 
 /** A scorer for `bank`: GPU kernels for engine 'webgpu' when an adapter exists, else `knnScores`. */
 export async function createKnnScorer(bank: MemoryBank, options: KnnScorerOptions = {}): Promise<KnnScorer> {
-  const cpu: KnnScorer = { device: 'cpu', score: async (e, n, k) => knnScores(bank, e, n, k), close: async () => undefined };
+  const exclusion = (near?: { positions: Uint32Array; radius: number }): NearExclusion | undefined => {
+    if (!near) return undefined;
+    if (!options.bankPositions) throw new Error('kNN near exclusion needs the bank entries\' positions');
+    return { bankPositions: options.bankPositions, ...near };
+  };
+  const cpu: KnnScorer = { device: 'cpu', score: async (e, n, k, near) => knnScores(bank, e, n, k, undefined, exclusion(near)), close: async () => undefined };
   if (options.engine !== 'webgpu') return cpu;
   const warn = options.warn ?? ((m: string) => console.warn(m));
   try {
@@ -33,16 +41,16 @@ export async function createKnnScorer(bank: MemoryBank, options: KnnScorerOption
     const ctx = await GpuContext.create();
     let knn: Awaited<ReturnType<typeof KnnSearch.create>>;
     try {
-      knn = await KnnSearch.create(ctx, bank);
+      knn = await KnnSearch.create(ctx, { ...bank, ...(options.bankPositions ? { positions: options.bankPositions } : {}) });
     } catch (err) {
       await ctx.destroy();
       throw err;
     }
     return {
       device: 'webgpu',
-      async score(e, n, k) {
-        if (k > KNN_MAX_K) return knnScores(bank, e, n, k);
-        return (await knn.search(e, n, k)).scores;
+      async score(e, n, k, near) {
+        if (k > KNN_MAX_K) return knnScores(bank, e, n, k, undefined, exclusion(near));
+        return (await knn.search(e, n, k, near ? { exclude: near } : {})).scores;
       },
       async close() { knn.destroy(); await ctx.destroy(); },
     };

@@ -84,6 +84,19 @@ test('native 512-px regions: a heatmap cell per 16-px token, localising better t
   assert.ok(byRegion.found > byTile.found, `anomalies found: regions ${byRegion.found} vs tiles ${byTile.found}`);
 });
 
+test('in-slide region scores: kNN to the slide\'s own cells beyond 256 px (the default) ranks cells better than one Gaussian', { timeout: 300_000 }, async () => {
+  const knnOut = join(dir, 'in-slide-knn'), mahaOut = join(dir, 'in-slide-maha');
+  const knn = await analyzeSlide(slidePath, parseAnalysisParams({ model: MODEL, regionSize: 512 }), quietContext(), { outDir: knnOut, embedder }) as RegionAnalysisResult;
+  const maha = await analyzeSlide(slidePath, parseAnalysisParams({ model: MODEL, regionSize: 512, scorer: 'mahalanobis' }), quietContext(), { outDir: mahaOut, embedder }) as RegionAnalysisResult;
+  assert.equal(knn.scorer.method, 'knn-self');
+  assert.equal(knn.scorer.fitSamples, knn.encoding.cells, 'every cell is in the sample on a slide this small');
+  assert.equal(maha.scorer.method, 'mahalanobis');
+  const { sidecar, mask } = await readTruth(sidecarPath);
+  const truth = { mask, anomalies: sidecar.anomalies };
+  const byKnn = localisation(await readCellScores(knnOut, 16), 16, truth), byMaha = localisation(await readCellScores(mahaOut, 16), 16, truth);
+  assert.ok(byKnn.auroc > byMaha.auroc + 0.1, `patch AUROC: in-slide kNN ${byKnn.auroc.toFixed(3)} vs Mahalanobis ${byMaha.auroc.toFixed(3)}`);
+});
+
 test('the region plan scores each tissue cell once; edge regions move inward, inside the slide', async () => {
   const slide = await openSlide(slidePath);
   try {
