@@ -13,18 +13,30 @@ export interface MatmulCase { M: number; N: number; K: number; gelu?: boolean; r
   /** W uploaded as [N, K]; f32 output; a tiling spec for the subgroup-matrix path. */
   transposeW?: boolean; outF32?: boolean; spec?: string }
 
+/** Inputs of a timed GEMM, allocated once for the largest shape and shared across tilings. */
+export interface TimingBuffers { x: GPUBuffer; w: GPUBuffer; bias: GPUBuffer; out: GPUBuffer }
+
+/** Random f16 inputs big enough for every M×N×K with M·K ≤ mk, K·N ≤ kn, M·N ≤ mn. */
+export function timingBuffers(ctx: GpuContext, mk: number, kn: number, mn: number, n: number): TimingBuffers {
+  const [x, w, bias, out] = [randomUniform(mk, 1, 1), randomUniform(kn, 2, 0.03), randomUniform(n, 3, 0.1), randomUniform(mn, 4, 1)].map((v) => uploadTensor(ctx, v, 'f16'));
+  return { x: x!, w: w!, bias: bias!, out: out! };
+}
+
 /**
- * Times `reps` back-to-back dispatches of one GEMM on random inputs: GPU time of the pass from
- * timestamp queries where the adapter has them (wall time around a queue drain adds the host's
- * polling latency, which swamped ~1 ms GEMMs on the H200), else wall time. Median of 3, ms per dispatch.
+ * Times `reps` back-to-back dispatches of one GEMM: GPU time of one compute pass holding only those
+ * dispatches (timestamp queries; wall time around a queue drain where the adapter has none, which
+ * adds the host's polling latency). The GPU is first kept busy for `warmMs` of its own time (its
+ * clocks drop while the host prepares inputs or checks: a first sample after a pause read 2–5× slow
+ * on the H200), then `samples` passes are timed. ms per dispatch: median, min, max.
  */
-export async function timeMatmul(ctx: GpuContext, c: { M: number; N: number; K: number; gelu?: boolean; residual?: boolean; spec?: string; reps: number }): Promise<{ ms: number; kernel: string; gpuTime: boolean }> {
+export async function timeMatmul(ctx: GpuContext, c: { M: number; N: number; K: number; gelu?: boolean; residual?: boolean; spec?: string; reps: number; samples?: number; warmMs?: number; buffers?: TimingBuffers }): Promise<{ ms: number; min: number; max: number; kernel: string; gpuTime: boolean }> {
   const { M, N, K } = c;
   const mm = await Matmul.create(ctx, { precision: 'f16', N, K, gelu: c.gelu, residual: c.residual, spec: c.spec });
-  const bufs = [randomUniform(M * K, 1, 1), randomUniform(K * N, 2, 0.03), randomUniform(N, 3, 0.1), randomUniform(M * N, 4, 1)].map((v) => uploadTensor(ctx, v, 'f16'));
+  const own = c.buffers ? undefined : timingBuffers(ctx, M * K, K * N, M * N, N);
+  const b = c.buffers ?? own!;
   const gpuTime = ctx.capabilities.timestampQuery;
   try {
-    const d = mm.prepare({ M, N, K }, { x: bufs[0]!, w: bufs[1]!, bias: bufs[2]!, out: bufs[3]! });
+    const d = mm.prepare({ M, N, K }, { x: b.x, w: b.w, bias: b.bias, out: b.out });
     const run = async (): Promise<number> => {
       const enc = ctx.device.createCommandEncoder();
       const pass = enc.beginComputePass(gpuTime ? { timestampWrites: ctx.timer.passTimestamps() } : {});
@@ -36,13 +48,15 @@ export async function timeMatmul(ctx: GpuContext, c: { M: number; N: number; K: 
       await ctx.sync();
       return performance.now() - t0;
     };
-    await run();
+    const warmMs = c.warmMs ?? 200;
+    for (let spent = 0, n = 0; n < 2 || spent < warmMs; n++) spent += await run();
     const times: number[] = [];
-    for (let i = 0; i < 3; i++) times.push((await run()) / c.reps);
+    for (let i = 0; i < (c.samples ?? 5); i++) times.push((await run()) / c.reps);
     destroyDispatch(d);
-    return { ms: times.sort((a, b) => a - b)[1]!, kernel: mm.name, gpuTime };
+    times.sort((a, b) => a - b);
+    return { ms: times[times.length >> 1]!, min: times[0]!, max: times[times.length - 1]!, kernel: mm.name, gpuTime };
   } finally {
-    for (const b of bufs) b.destroy();
+    if (own) for (const x of Object.values(own)) x.destroy();
     mm.destroy();
   }
 }

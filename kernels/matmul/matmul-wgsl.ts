@@ -47,6 +47,11 @@ export interface SubgroupMatrixMatmul extends Epilogue, Layout {
   stages: 1 | 2;
   /** Right matrices loaded straight from storage (W not staged); needs N % bn = 0 and K % bk = 0. */
   wDirect: boolean;
+  /**
+   * With wDirect: the next K step's right matrices are loaded into registers before this step's
+   * products (software pipelining of the storage loads, which otherwise stall the products).
+   */
+  wPrefetch: boolean;
 }
 
 export type MatmulVariant = PortableMatmul | SubgroupMatrixMatmul;
@@ -63,18 +68,18 @@ export function matmulKey(v: MatmulVariant): string {
   return `matmul/sgmat-${shapeSpec(v)}-x${v.subgroupSize}-t${v.tile}${e}`;
 }
 
-/** The tiling part of a subgroup-matrix variant as `BMxBNxBK-sgMxN-sS[-wd]` (`--gemm` in the benches). */
+/** The tiling part of a subgroup-matrix variant as `BMxBNxBK-sgMxN-sS[-wd|-wp]` (`--gemm` in the benches). */
 export function shapeSpec(v: SubgroupMatrixMatmul): string {
-  return `${v.bm}x${v.bn}x${v.bk}-sg${v.sgm}x${v.sgn}-s${v.stages}${v.wDirect ? '-wd' : ''}`;
+  return `${v.bm}x${v.bn}x${v.bk}-sg${v.sgm}x${v.sgn}-s${v.stages}${v.wPrefetch ? '-wp' : v.wDirect ? '-wd' : ''}`;
 }
 
-export type MatmulShapeSpec = Pick<SubgroupMatrixMatmul, 'bm' | 'bn' | 'bk' | 'sgm' | 'sgn' | 'stages' | 'wDirect'>;
+export type MatmulShapeSpec = Pick<SubgroupMatrixMatmul, 'bm' | 'bn' | 'bk' | 'sgm' | 'sgn' | 'stages' | 'wDirect' | 'wPrefetch'>;
 
-/** Parses {@link shapeSpec}'s format. */
+/** Parses {@link shapeSpec}'s format (`-wp`: direct W loads, prefetched one K step ahead). */
 export function parseShapeSpec(spec: string): MatmulShapeSpec {
-  const m = /^(\d+)x(\d+)x(\d+)-sg(\d+)x(\d+)-s([12])(-wd)?$/.exec(spec);
-  if (!m) throw new Error(`GEMM spec '${spec}': expected BMxBNxBK-sgMxN-s1|s2[-wd], e.g. 128x128x32-sg4x2-s2`);
-  return { bm: +m[1]!, bn: +m[2]!, bk: +m[3]!, sgm: +m[4]!, sgn: +m[5]!, stages: +m[6]! as 1 | 2, wDirect: !!m[7] };
+  const m = /^(\d+)x(\d+)x(\d+)-sg(\d+)x(\d+)-s([12])(-wd|-wp)?$/.exec(spec);
+  if (!m) throw new Error(`GEMM spec '${spec}': expected BMxBNxBK-sgMxN-s1|s2[-wd|-wp], e.g. 128x128x32-sg4x2-s2-wd`);
+  return { bm: +m[1]!, bn: +m[2]!, bk: +m[3]!, sgm: +m[4]!, sgn: +m[5]!, stages: +m[6]! as 1 | 2, wDirect: !!m[7], wPrefetch: m[7] === '-wp' };
 }
 
 /** Workgroup memory of a variant in bytes (against maxComputeWorkgroupStorageSize). */
@@ -127,6 +132,7 @@ function portableWgsl(v: PortableMatmul): string {
 
 function subgroupMatrixWgsl(v: SubgroupMatrixMatmul): string {
   const { bm, bn, bk, sgm, sgn, subgroupSize: sg, tile: t, stages, wDirect, transposeW: wT } = v;
+  const wPre = wDirect && v.wPrefetch;
   const tm = bm / sgm / t, tn = bn / sgn / t;
   const nsg = sgm * sgn, wg = nsg * sg;
   if (!Number.isInteger(tm) || !Number.isInteger(tn) || bk % t || bk % 8 || bn % 8 || (t * t) % sg) {
@@ -152,13 +158,25 @@ function subgroupMatrixWgsl(v: SubgroupMatrixMatmul): string {
     inner.push('    {');
     for (let i = 0; i < tm; i++) inner.push(`      let a_${i} = subgroupMatrixLoad<${left}, row_major>(&xs, xo + (r0 + ${i * t}u) * XS + ${kk * t}u, XS);`);
     for (let j = 0; j < tn; j++) {
-      if (wDirect) inner.push(`      let b_${j} = subgroupMatrixLoad<${right}, row_major>(&w, wb + (k0 + ${kk * t}u) * p.ldw + col0 + c0 + ${j * t}u, p.ldw);`);
+      if (wPre) inner.push(`      let b_${j} = wm_${kk}_${j};`);
+      else if (wDirect) inner.push(`      let b_${j} = subgroupMatrixLoad<${right}, row_major>(&w, wb + (k0 + ${kk * t}u) * p.ldw + col0 + c0 + ${j * t}u, p.ldw);`);
       else if (wT) inner.push(`      let b_${j} = subgroupMatrixLoad<${right}, col_major>(&ws, wo + (c0 + ${j * t}u) * WS + ${kk * t}u, WS);`);
       else inner.push(`      let b_${j} = subgroupMatrixLoad<${right}, row_major>(&ws, wo + ${kk * t}u * WS + c0 + ${j * t}u, WS);`);
     }
     for (let i = 0; i < tm; i++) for (let j = 0; j < tn; j++) inner.push(`      acc_${i}_${j} = subgroupMatrixMultiplyAccumulate(a_${i}, b_${j}, acc_${i}_${j});`);
     inner.push('    }');
   }
+  // Prefetched right matrices: this step's in wm_*, the next step's (the last step reloads its own
+  // rows: direct loads have no bounds checks) issued before the products and swapped in after.
+  const wmDecl: string[] = [], wmNext: string[] = [], wmSwap: string[] = [];
+  if (wPre) for (let kk = 0; kk < bk / t; kk++) for (let j = 0; j < tn; j++) {
+    const at = (k: string) => `subgroupMatrixLoad<${right}, row_major>(&w, wb + (${k} + ${kk * t}u) * p.ldw + col0 + c0 + ${j * t}u, p.ldw)`;
+    wmDecl.push(`  var wm_${kk}_${j} = ${at('0u')};`);
+    wmNext.push(`    let wn_${kk}_${j} = ${at('kn')};`);
+    wmSwap.push(`    wm_${kk}_${j} = wn_${kk}_${j};`);
+  }
+  const wmFetch = wPre ? `    let kn = min(k0 + BK, p.K - BK);\n${wmNext.join('\n')}\n` : '';
+  const wmAfter = wPre ? `\n${wmSwap.join('\n')}` : '';
   // Staged tiles: X is BM×BK (chunks along k); W is BK×BN (chunks along n) or, transposed, BN×BK.
   const xRow = '(BK / 8u)', wRow = wT ? '(BK / 8u)' : '(BN / 8u)';
   const xAt = (i: string) => `(${i} / ${xRow}) * XS + (${i} % ${xRow}) * 8u`;
@@ -167,13 +185,14 @@ function subgroupMatrixWgsl(v: SubgroupMatrixMatmul): string {
   const wLoad = (i: string, k0: string) => wT ? `ldW(wb, col0 + ${i} / ${wRow}, ${k0} + (${i} % ${wRow}) * 8u)` : `ldW(wb, ${k0} + ${i} / ${wRow}, col0 + (${i} % ${wRow}) * 8u)`;
   let loop: string;
   if (stages === 1) {
-    loop = `  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+    loop = `${wmDecl.join('\n')}
+  for (var k0 = 0u; k0 < p.K; k0 += BK) {
     workgroupBarrier();
     for (var i = lid; i < ${xChunks}u; i += WG) { putX(${xAt('i')}, ${xLoad('i', 'k0')}); }
 ${wDirect ? '' : `    for (var i = lid; i < ${wChunks}u; i += WG) { putW(${wAt('i')}, ${wLoad('i', 'k0')}); }\n`}    workgroupBarrier();
     let xo = 0u;
     let wo = 0u;
-${inner.join('\n')}
+${wmFetch}${inner.join('\n')}${wmAfter}
   }`;
   } else {
     const pre: string[] = [], fetch: string[] = [], put: string[] = [];
@@ -190,6 +209,7 @@ ${inner.join('\n')}
     const first = put.map((l) => l.replace(/nxo \+ |nwo \+ /, '')).join('\n');
     const firstFetch = fetch.map((l) => l.replace('k0 + BK', '0u')).join('\n');
     loop = `${pre.join('\n')}
+${wmDecl.join('\n')}
   {
     let k0 = 0u;
 ${firstFetch}
@@ -204,7 +224,7 @@ ${first}
     let nwo = WT - wo;
     // Next tile's global loads first, so they are in flight during this tile's products.
 ${fetch.join('\n')}
-${inner.join('\n')}
+${wmFetch}${inner.join('\n')}${wmAfter}
 ${put.join('\n')}
     workgroupBarrier();
   }`;

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { GpuContext } from '../gpu/gpu-context.ts';
 import { checkMatmul } from './matmul-check.ts';
 import { matmulWgsl, parseShapeSpec, shapeSpec, workgroupBytes, type SubgroupMatrixMatmul } from './matmul-wgsl.ts';
+import { DEFAULT_GEMM_SPEC, GEMM_SHAPE_DEFAULTS, resolveGemmSpec } from './matmul.ts';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
@@ -48,10 +49,27 @@ describe('matmul kernel (portable path on this adapter)', () => {
 // backend allows 16 KiB of workgroup memory, so the tiles are small; the generator is the same.
 describe('subgroup-matrix GEMM WGSL (null backend)', () => {
   it('tiling specs round-trip', () => {
-    for (const spec of ['128x128x32-sg4x2-s1', '128x128x32-sg2x2-s2-wd', '64x128x32-sg2x2-s2']) {
+    for (const spec of ['128x128x32-sg4x2-s1', '128x128x32-sg2x2-s2-wd', '64x128x32-sg2x2-s2', '128x256x32-sg2x4-s2-wp']) {
       assert.equal(shapeSpec({ ...parseShapeSpec(spec), path: 'subgroup-matrix', subgroupSize: 32, tile: 16, gelu: false, residual: false, transposeW: false, outF32: false }), spec);
     }
     assert.throws(() => parseShapeSpec('128x128'), /expected/);
+  });
+
+  it('per-role tilings: defaults by shape, one spec for all, or a role table', () => {
+    const vit = { qkv: { N: 2304, K: 768 }, proj: { N: 768, K: 768, residual: true }, fc1: { N: 3072, K: 768, gelu: true }, fc2: { N: 768, K: 3072, residual: true } };
+    for (const [role, o] of Object.entries(vit)) {
+      assert.deepEqual(resolveGemmSpec(undefined, o), { spec: GEMM_SHAPE_DEFAULTS[role as keyof typeof vit], explicit: false });
+      assert.deepEqual(resolveGemmSpec('64x64x32-sg2x2-s1', o), { spec: '64x64x32-sg2x2-s1', explicit: true });
+    }
+    // Attention products and odd shapes are no role.
+    assert.equal(resolveGemmSpec(undefined, { N: 8, K: 64, transposeW: true, outF32: true }).spec, DEFAULT_GEMM_SPEC);
+    assert.equal(resolveGemmSpec(undefined, { N: 768, K: 768 }).spec, DEFAULT_GEMM_SPEC);
+    const table = 'qkv=128x256x32-sg2x4-s2-wp,fc2=64x64x32-sg2x2-s2-wd';
+    assert.equal(resolveGemmSpec(table, vit.qkv).spec, '128x256x32-sg2x4-s2-wp');
+    assert.equal(resolveGemmSpec(table, vit.fc2).spec, '64x64x32-sg2x2-s2-wd');
+    assert.deepEqual(resolveGemmSpec(table, vit.fc1), { spec: GEMM_SHAPE_DEFAULTS.fc1, explicit: false });
+    assert.throws(() => resolveGemmSpec('attn=64x64x32-sg2x2-s1', vit.qkv), /ROLE=TILING/);
+    assert.throws(() => resolveGemmSpec('qkv=64x64', vit.qkv), /expected/);
   });
 
   it('every code path compiles', async () => {
@@ -68,6 +86,9 @@ describe('subgroup-matrix GEMM WGSL (null backend)', () => {
         { ...base, ...parseShapeSpec('32x32x16-sg1x1-s1-wd'), residual: true },
         { ...base, ...parseShapeSpec('32x32x32-sg1x1-s2'), transposeW: true, outF32: true },
         { ...base, ...parseShapeSpec('32x32x16-sg1x1-s1'), transposeW: true },
+        { ...base, ...parseShapeSpec('32x32x32-sg1x1-s2-wp'), gelu: true },
+        { ...base, ...parseShapeSpec('32x32x16-sg1x1-s1-wp'), residual: true },
+        { ...base, ...parseShapeSpec('64x32x32-sg1x1-s2-wp'), residual: true },
       ];
       for (const v of variants) {
         assert.ok(workgroupBytes(v) <= nullCtx.device.limits.maxComputeWorkgroupStorageSize);

@@ -13,17 +13,59 @@
 import { invalidParameter, InvalidParameterError } from '../../src/errors.ts';
 import type { GpuCapabilities, GpuContext } from '../gpu/gpu-context.ts';
 import { bindAll, type Dispatch, uniformWords } from '../dispatch/dispatch.ts';
-import { matmulKey, matmulWgsl, outputTile, parseShapeSpec, workgroupBytes, type MatmulShapeSpec, type MatmulVariant } from './matmul-wgsl.ts';
+import { matmulKey, matmulWgsl, outputTile, parseShapeSpec, workgroupBytes, type MatmulShapeSpec, type MatmulVariant, type SubgroupMatrixMatmul } from './matmul-wgsl.ts';
 
 export type { MatmulVariant } from './matmul-wgsl.ts';
 
 /**
- * The subgroup-matrix tiling used unless a spec is given: 128×128 outputs per workgroup, K step 32,
- * 4×2 subgroups of 32×64, X double-buffered through workgroup memory, W matrices loaded straight
- * from storage where the shape has whole tiles. Fastest correct tiling of the H200 sweep of
- * 2026-11-29 (NOTES.md; the margin over the single-buffered kernel is within that sweep's noise).
+ * The subgroup-matrix tiling for shapes without an entry in {@link GEMM_SHAPE_DEFAULTS}: 128×128
+ * outputs per workgroup, K step 32, 4×2 subgroups of 32×64, X double-buffered through workgroup
+ * memory, W matrices loaded straight from storage where the shape has whole tiles.
  */
 export const DEFAULT_GEMM_SPEC = '128x128x32-sg4x2-s2-wd';
+
+/**
+ * Tiling per transformer GEMM role when no spec is given, from the H200 sweeps (NOTES.md): the
+ * roles differ in grid size (N / BN column tiles × M / BM row tiles over 132 SMs), K steps, and
+ * epilogue. Roles, for a model width D: qkv N = 3D, K = D; proj N = K = D (+residual); fc1
+ * N = 4D, K = D (+GELU); fc2 N = D, K = 4D (+residual). Other shapes get DEFAULT_GEMM_SPEC.
+ */
+export const GEMM_SHAPE_DEFAULTS: Record<'qkv' | 'proj' | 'fc1' | 'fc2', string> = {
+  qkv: '64x128x32-sg2x2-s2-wd',
+  proj: '64x64x32-sg2x2-s2-wd',
+  fc1: '128x64x32-sg4x1-s2-wd',
+  fc2: '64x128x32-sg2x2-s2-wd',
+};
+
+/** The transformer role of a GEMM shape, if it is one of {@link GEMM_SHAPE_DEFAULTS}'s. */
+export function gemmRole(o: { N: number; K: number; gelu?: boolean; residual?: boolean; transposeW?: boolean; outF32?: boolean }): keyof typeof GEMM_SHAPE_DEFAULTS | undefined {
+  if (o.transposeW || o.outF32) return undefined;
+  const gelu = o.gelu ?? false, res = o.residual ?? false;
+  if (!gelu && !res && o.N === 3 * o.K) return 'qkv';
+  if (!gelu && res && o.N === o.K) return 'proj';
+  if (gelu && !res && o.N === 4 * o.K) return 'fc1';
+  if (!gelu && res && o.K === 4 * o.N) return 'fc2';
+  return undefined;
+}
+
+/**
+ * The tiling for one GEMM from a spec: a single tiling (`BMxBNxBK-sgMxN-s1|s2[-wd|-wp]`) for every
+ * shape, or per role, `qkv=…,proj=…,fc1=…,fc2=…` (roles left out, and other shapes, take the
+ * per-shape default). No spec: {@link GEMM_SHAPE_DEFAULTS} by role, else DEFAULT_GEMM_SPEC.
+ */
+export function resolveGemmSpec(spec: string | undefined, o: Parameters<typeof gemmRole>[0]): { spec: string; explicit: boolean } {
+  const role = gemmRole(o);
+  if (spec && !spec.includes('=')) return { spec, explicit: true };
+  const table: Partial<Record<string, string>> = {};
+  for (const part of (spec ?? '').split(',').filter(Boolean)) {
+    const [k, v] = part.split('=');
+    if (!k || !v || !(k in GEMM_SHAPE_DEFAULTS)) throw new InvalidParameterError(`GEMM spec '${spec}': expected ROLE=TILING entries, roles ${Object.keys(GEMM_SHAPE_DEFAULTS).join(', ')}`);
+    parseShapeSpec(v);
+    table[k] = v;
+  }
+  if (role && table[role]) return { spec: table[role]!, explicit: true };
+  return { spec: role ? GEMM_SHAPE_DEFAULTS[role] : DEFAULT_GEMM_SPEC, explicit: false };
+}
 
 export interface MatmulOptions {
   precision: 'f16' | 'f32';
@@ -40,7 +82,7 @@ export interface MatmulOptions {
   transposeW?: boolean;
   /** f32 output whatever the precision. @defaultValue false */
   outF32?: boolean;
-  /** Subgroup-matrix tiling, `BMxBNxBK-sgMxN-s1|s2[-wd]` ({@link DEFAULT_GEMM_SPEC}). */
+  /** Subgroup-matrix tiling, one for all shapes or per role ({@link resolveGemmSpec}). */
   spec?: string;
 }
 
@@ -81,16 +123,19 @@ export function chooseMatmul(caps: GpuCapabilities, options: MatmulOptions, maxW
     const ok = options.precision === 'f16' && caps.shaderF16 && caps.subgroups && caps.subgroupMatrix && config
       && caps.subgroupMinSize === sg && shapeOk && config.M * config.M % sg === 0;
     if (ok) {
-      const make = (s: MatmulShapeSpec): MatmulVariant => {
+      const make = (s: MatmulShapeSpec): SubgroupMatrixMatmul => {
         // Direct W loads have no bounds checks of their own: only for whole tiles of row-major W.
         const wDirect = s.wDirect && !transposeW && options.N % s.bn === 0 && options.K % s.bk === 0;
-        return { path: 'subgroup-matrix', ...s, wDirect, subgroupSize: sg, tile: config.M, gelu, residual, transposeW, outF32 };
+        return { path: 'subgroup-matrix', ...s, wDirect, wPrefetch: wDirect && s.wPrefetch, subgroupSize: sg, tile: config.M, gelu, residual, transposeW, outF32 };
       };
-      let v = make(parseShapeSpec(options.spec ?? DEFAULT_GEMM_SPEC));
+      const { spec, explicit } = resolveGemmSpec(options.spec, options);
+      let v: SubgroupMatrixMatmul = make(parseShapeSpec(spec));
       if (workgroupBytes(v) > maxWorkgroupBytes) {
-        if (options.spec) throw new InvalidParameterError(`GEMM ${options.spec} needs ${workgroupBytes(v)} bytes of workgroup memory; the adapter has ${maxWorkgroupBytes}`);
+        if (explicit) throw new InvalidParameterError(`GEMM ${spec} needs ${workgroupBytes(v)} bytes of workgroup memory; the adapter has ${maxWorkgroupBytes}`);
         v = make(parseShapeSpec(DEFAULT_GEMM_SPEC));
       }
+      // The per-role defaults are for whole tiles; a shape they would stage W for takes the general default.
+      if (!explicit && spec !== DEFAULT_GEMM_SPEC && !v.wDirect) v = make(parseShapeSpec(DEFAULT_GEMM_SPEC));
       return v;
     }
     if (path === 'subgroup-matrix') throw new InvalidParameterError('the subgroup-matrix GEMM needs f16, an adapter with chromium-experimental-subgroup-matrix (square f16→f32), a fixed subgroup size, and K, N multiples of 8');
@@ -107,7 +152,7 @@ export class Matmul {
   /** Compiles (once per context and variant) the kernel. */
   static async create(ctx: GpuContext, options: MatmulOptions): Promise<Matmul> {
     if (options.precision !== 'f16' && options.precision !== 'f32') throw invalidParameter('precision', "'f16' or 'f32'", options.precision);
-    if (options.spec) parseShapeSpec(options.spec);
+    resolveGemmSpec(options.spec, options);
     const variant = chooseMatmul(ctx.capabilities, options, ctx.device.limits.maxComputeWorkgroupStorageSize);
     const pipeline = await ctx.pipeline(matmulKey(variant), matmulWgsl(variant));
     return new Matmul(ctx, variant, options.precision, pipeline);
