@@ -69,6 +69,18 @@ export interface StagedSubgroupMatrixVariant extends SubgroupMatrixTiling {
    * memory after the tile's last barrier (hides the L2 latency of the staging). @defaultValue false
    */
   prefetch?: boolean;
+  /**
+   * With prefetch: stage K right after the S barrier and V after the P·V products instead of both at
+   * the top of the tile, which drops one workgroup barrier per tile (4 instead of 5, counting the two
+   * of workgroupUniformLoad). @defaultValue false
+   */
+  splitStage?: boolean;
+  /**
+   * With prefetch: stage through 4-byte global loads (two halves per invocation and store) instead of
+   * 16-byte ones, so that the f16 stores of a subgroup hit 32 different banks (16-byte loads leave
+   * 8 banks for 32 lanes: 4-way conflicts). @defaultValue false
+   */
+  narrowStage?: boolean;
 }
 
 export type { SubgroupMatrixVariant };
@@ -99,7 +111,7 @@ export function variantKey(v: AttentionVariant): string {
   if (v.path === 'subgroup-matrix') return subgroupMatrixKey(v);
   const o = v.opaqueLoops ? '-opaque' : '';
   if (v.path === 'portable') return `portable-${v.precision}-d${v.headDim}-br${v.rowsPerWorkgroup}-bc${v.keysPerTile}${o}`;
-  return `sgmat2${v.alignedFlag ? '-aligned' : ''}${v.emulate ? '-emu' : ''}${v.flip ? `-flip${v.flip}` : ''}${v.legacySyntax ? '-legacy' : ''}${v.prefetch ? '-pf' : ''}-d${v.headDim}-t${v.tile}-sg${v.subgroupSize}x${v.subgroupsPerWorkgroup}-mt${v.mTilesPerSubgroup}-bc${v.keysPerTile}${o}`;
+  return `sgmat2${v.alignedFlag ? '-aligned' : ''}${v.emulate ? '-emu' : ''}${v.flip ? `-flip${v.flip}` : ''}${v.legacySyntax ? '-legacy' : ''}${v.prefetch ? '-pf' : ''}${v.prefetch && v.splitStage ? '-split' : ''}${v.prefetch && v.narrowStage ? '-u32' : ''}-d${v.headDim}-t${v.tile}-sg${v.subgroupSize}x${v.subgroupsPerWorkgroup}-mt${v.mTilesPerSubgroup}-bc${v.keysPerTile}${o}`;
 }
 
 /** WGSL of a variant; throws on shapes the templates cannot express. */
@@ -252,7 +264,7 @@ function stagedWgsl(v: StagedSubgroupMatrixVariant): string {
 
   const enables = ['enable f16;', 'enable subgroups;'];
   if (!v.emulate) enables.push('enable chromium_experimental_subgroup_matrix;');
-  const stage = v.prefetch ? ['stashKV(lid);'] : [
+  const stage = [
     'for (var i = lid; i < BC * D8; i += WG) {',
     '  let j = i / D8;',
     '  var kw = vec4<u32>(0u);',
@@ -267,16 +279,33 @@ function stagedWgsl(v: StagedSubgroupMatrixVariant): string {
     '}',
     'for (var j = lid; j < BC; j += WG) { keep[j] = keepOf(b, kb + j); }',
   ];
+  const reset = 'if (lid == 0u) { rescaleFlag = 0u; }';
+  const pf = v.prefetch ?? false;
+  const split = pf && (v.splitStage ?? false);
+  const narrow = pf && (v.narrowStage ?? false);
+  // where the K/V tile is written to workgroup memory and the next one fetched (see PREFETCH_FNS)
+  const pipeline = split ? {
+    prologue: ['fetchK(b, h, 0u, lid);', 'fetchV(b, h, 0u, lid);', 'stashK(lid);', 'stashV(lid);', reset, 'workgroupBarrier();',
+      'if (BC < p.seqK) { fetchK(b, h, BC, lid); fetchV(b, h, BC, lid); }'],
+    top: [],
+    afterQk: ['// everyone is past this tile\'s S = Q·Kᵀ: K of the next tile replaces it', 'stashK(lid);', 'if (kb + 2u * BC < p.seqK) { fetchK(b, h, kb + 2u * BC, lid); }'],
+    bottom: ['workgroupBarrier();', 'stashV(lid);', reset, 'if (kb + 2u * BC < p.seqK) { fetchV(b, h, kb + 2u * BC, lid); }'],
+  } : pf ? {
+    prologue: ['fetchK(b, h, 0u, lid);', 'fetchV(b, h, 0u, lid);'],
+    top: ['workgroupBarrier();', 'stashK(lid);', 'stashV(lid);', reset, 'workgroupBarrier();', 'if (kb + BC < p.seqK) { fetchK(b, h, kb + BC, lid); fetchV(b, h, kb + BC, lid); }'],
+    afterQk: [], bottom: [],
+  } : { prologue: [], top: ['workgroupBarrier();', ...stage, reset, 'workgroupBarrier();'], afterQk: [], bottom: [] };
 
   const wgsl = fill(template('flash-attention.subgroup-matrix-v2.wgsl'), {
-    ENABLES: enables.join('\n'), BINDINGS: attentionBindingsWgsl('vec4<u32>', 'u32'),
+    ENABLES: enables.join('\n'), BINDINGS: attentionBindingsWgsl(narrow ? 'u32' : 'vec4<u32>', 'u32'),
     OPAQUE: v.opaqueLoops ? 1 : 0, D: d, T: t, SG: sg, NSG: v.subgroupsPerWorkgroup, R: r, BC: bc,
     LPR: Math.max(1, sg / r), RPL: Math.max(1, r / sg), PST: Math.max(bc, d) + 8,
     EMU_FUNCS: v.emulate ? emulationFunctions(t) : '',
-    PREFETCH_FNS: v.prefetch ? PREFETCH_FNS : '',
-    FETCH_FIRST: v.prefetch ? '  fetchKV(b, h, 0u, lid);' : '',
-    STAGE: lines(stage, '    '),
-    FETCH_NEXT: v.prefetch ? '    if (kb + BC < p.seqK) { fetchKV(b, h, kb + BC, lid); }' : '',
+    PREFETCH_FNS: pf ? prefetchFunctions(narrow) : '',
+    PROLOGUE: lines(pipeline.prologue, '  '), TOP: lines(pipeline.top, '    '),
+    AFTER_QK: lines(pipeline.afterQk, '    '), BOTTOM: lines(pipeline.bottom, '    '),
+    LOAD_Q8: narrow ? 'loadQ8((p.qOffset + (b * p.seqQ + row) * p.qRowStride + h * D) / 2u + (i % D8) * 4u)'
+      : 'q[(p.qOffset + (b * p.seqQ + row) * p.qRowStride + h * D) / 8u + i % D8]',
     LOAD_Q: lines(loadQ, '  '), DECLARE_O: lines(declareO, '  '),
     QK: lines(qk, '    '), RESCALE: lines(rescale, '      '), PV: lines(pv, '    '), OUTPUT: lines(output, '  '),
   });
@@ -284,36 +313,38 @@ function stagedWgsl(v: StagedSubgroupMatrixVariant): string {
   return wgsl.replace('var<workgroup> rescaleFlag: u32;', 'var<workgroup> rescaleFlags: array<u32, 4>;').replace(/\brescaleFlag\b/g, 'rescaleFlags[0]');
 }
 
-// Register prefetch of the next K/V tile (and its mask flags): each invocation issues its 16-byte
-// global loads right after the tile in workgroup memory is published, so their L2 latency overlaps
-// this tile's products and softmax; stashKV writes them after the barrier that ends the tile.
-const PREFETCH_FNS = `const LPT: u32 = (BC * D8 + WG - 1u) / WG;
-var<private> kReg: array<vec4<u32>, LPT>;
-var<private> vReg: array<vec4<u32>, LPT>;
-var<private> keepReg: f32;
-fn fetchKV(b: u32, h: u32, kb: u32, lid: u32) {
+// Register prefetch of the next K/V tile (and its mask flags): each invocation issues its global
+// loads as soon as the registers are free, so their L2 latency overlaps the products and the
+// softmax; stashK/stashV write them to workgroup memory after the barrier that frees the tile.
+// Narrow: 4-byte words (WPL = 2 halves per load), else 16-byte chunks (8 halves).
+function prefetchFunctions(narrow: boolean): string {
+  const [wpl, elem, zero] = narrow ? [2, 'u32', '0u'] : [8, 'vec4<u32>', 'vec4<u32>(0u)'];
+  const fetch = (x: 'K' | 'V', buf: 'k' | 'v') => `fn fetch${x}(b: u32, h: u32, kb: u32, lid: u32) {
   for (var t = 0u; t < LPT; t++) {
     let i = lid + t * WG;
-    let key = kb + i / D8;
-    var kw = vec4<u32>(0u);
-    var vw = vec4<u32>(0u);
-    if (i < BC * D8 && key < p.seqK) {
-      let tok = b * p.seqK + key;
-      kw = k[(p.kOffset + tok * p.kRowStride + h * D) / 8u + i % D8];
-      vw = v[(p.vOffset + tok * p.vRowStride + h * D) / 8u + i % D8];
-    }
-    kReg[t] = kw;
-    vReg[t] = vw;
-  }
-  keepReg = select(0.0, keepOf(b, kb + lid), lid < BC);
-}
-fn stashKV(lid: u32) {
-  for (var t = 0u; t < LPT; t++) {
-    let i = lid + t * WG;
-    if (i < BC * D8) {
-      put8K((i / D8) * KS + (i % D8) * 8u, kReg[t]);
-      put8V((i / D8) * KS + (i % D8) * 8u, vReg[t]);
-    }
-  }
-  if (lid < BC) { keep[lid] = keepReg; }
+    let key = kb + i / CPR;
+    var w = ${zero};
+    if (i < BC * CPR && key < p.seqK) { w = ${buf}[(p.${buf}Offset + (b * p.seqK + key) * p.${buf}RowStride + h * D) / ${wpl}u + i % CPR]; }
+    ${buf}Reg[t] = w;
+  }${x === 'V' ? '\n  keepReg = select(0.0, keepOf(b, kb + lid), lid < BC);' : ''}
 }`;
+  const put = (x: 'K' | 'V', arr: 'kT' | 'vT') => narrow
+    ? `let hv = bitcast<vec2<f16>>(${x.toLowerCase()}Reg[t]); ${arr}[at] = hv.x; ${arr}[at + 1u] = hv.y;`
+    : `put8${x}(at, ${x.toLowerCase()}Reg[t]);`;
+  const stash = (x: 'K' | 'V', arr: 'kT' | 'vT') => `fn stash${x}(lid: u32) {
+  for (var t = 0u; t < LPT; t++) {
+    let i = lid + t * WG;
+    let at = (i / CPR) * KS + (i % CPR) * ${wpl}u;
+    if (i < BC * CPR) { ${put(x, arr)} }
+  }${x === 'V' ? '\n  if (lid < BC) { keep[lid] = keepReg; }' : ''}
+}`;
+  return [
+    `const CPR: u32 = D / ${wpl}u;          // loads per key row`,
+    'const LPT: u32 = (BC * CPR + WG - 1u) / WG;',
+    `var<private> kReg: array<${elem}, LPT>;`,
+    `var<private> vReg: array<${elem}, LPT>;`,
+    'var<private> keepReg: f32;',
+    fetch('K', 'k'), fetch('V', 'v'), stash('K', 'kT'), stash('V', 'vT'),
+    narrow ? 'fn loadQ8(w: u32) -> vec4<u32> { return vec4<u32>(q[w], q[w + 1u], q[w + 2u], q[w + 3u]); }' : '',
+  ].join('\n');
+}

@@ -90,7 +90,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let r = i / D8;
     let row = q0 + r;
     var w = vec4<u32>(0u);
-    if (row < p.seqQ) { w = q[(p.qOffset + (b * p.seqQ + row) * p.qRowStride + h * D) / 8u + i % D8]; }
+    if (row < p.seqQ) { w = {{LOAD_Q8}}; }
     put8P(r * PST + (i % D8) * 8u, w);
   }
   workgroupBarrier();
@@ -102,15 +102,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   for (var rr = 0u; rr < opaque(RPL); rr++) { mRow[rr] = MASKED; lRow[rr] = 0.0; alphaRow[rr] = 1.0; }
   var sv: array<f32, RPL * CPL>;
 
-{{FETCH_FIRST}}
+{{PROLOGUE}}
   for (var kb = 0u; kb < p.seqK; kb += BC) {
-    workgroupBarrier();
-{{STAGE}}
-    if (lid == 0u) { rescaleFlag = 0u; }
-    workgroupBarrier();
-{{FETCH_NEXT}}
+{{TOP}}
 {{QK}}
     workgroupBarrier();
+{{AFTER_QK}}
     // online softmax over this tile, rows of this subgroup, in log2 units
     for (var rr = 0u; rr < opaque(RPL); rr++) {
       let row = lane / LPR + rr * (SG / LPR);
@@ -146,6 +143,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 {{RESCALE}}
     }
 {{PV}}
+{{BOTTOM}}
   }
 
   // O / l → output (rows past seqQ are not written; fully masked rows are zeros)

@@ -108,8 +108,8 @@ describe('subgroup-matrix WGSL', () => {
         }
         // design 2 shapes of the --sweep: query tiles per subgroup, 64-key tiles, register prefetch
         for (const [subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile] of [[8, 1, 32], [4, 2, 32], [4, 1, 64], [2, 2, 64], [4, 1, 16]]) {
-          for (const prefetch of [false, true]) {
-            const v: AttentionVariant = { path: 'subgroup-matrix-v2', headDim, tile: 16, subgroupSize: 32, subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, emulate: false, alignedFlag: true, prefetch };
+          for (const [prefetch, splitStage, narrowStage] of [[false, false, false], [true, false, false], [true, false, true], [true, true, false], [true, true, true]]) {
+            const v: AttentionVariant = { path: 'subgroup-matrix-v2', headDim, tile: 16, subgroupSize: 32, subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, emulate: false, alignedFlag: true, prefetch, splitStage, narrowStage };
             if (workgroupBytes(v) <= 49152) variants.push(v);
           }
         }

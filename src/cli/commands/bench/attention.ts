@@ -26,9 +26,9 @@ function list(name: string, raw: string | undefined, fallback: number[]): number
 
 /**
  * Shapes tried by --sweep: design 3 in both accumulator modes and several tilings, then design 2
- * (its flag padded to 16 bytes, the form that is correct on the H200) with and without the register
- * prefetch of K/V, 8 to 2 subgroups, 1 or 2 query tiles per subgroup, 32- or 64-key tiles. Shapes
- * over the adapter's workgroup memory are left out.
+ * (its flag padded to 16 bytes, the form that is correct on the H200): staging at the top of each
+ * tile or register-prefetched (split, 4-byte loads), 8 to 2 subgroups, 1 or 2 query tiles per
+ * subgroup, 32- or 64-key tiles. Shapes over the adapter's workgroup memory are left out.
  */
 function sweepVariants(base: AttentionVariant, limit: number): AttentionVariant[] {
   if (base.path === 'portable') return [base];
@@ -55,12 +55,17 @@ function sweepVariants(base: AttentionVariant, limit: number): AttentionVariant[
     const v = { path: 'subgroup-matrix', headDim: d, tile: 16, subgroupSize: base.subgroupSize, reloadQ: false, ...shape } as SubgroupMatrixVariant;
     if (workgroupBytes(v) <= limit && !out.some((o) => variantKey(o) === variantKey(v))) out.push(v);
   }
-  // design 2: [subgroups, query tiles per subgroup, keys per tile, register prefetch of K/V]
-  const staged: [number, number, number, boolean][] = d <= 64
-    ? [[8, 1, 32, false], [8, 1, 32, true], [4, 2, 32, false], [4, 2, 32, true], [4, 1, 32, true], [2, 2, 32, true], [2, 1, 32, true], [4, 1, 64, true], [2, 2, 64, true]]
-    : [[4, 1, 32, false], [4, 1, 32, true], [2, 2, 32, true], [4, 1, 16, true], [8, 1, 16, true]];
-  for (const [subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, prefetch] of staged) {
-    const v: AttentionVariant = { path: 'subgroup-matrix-v2', headDim: d, tile: 16, subgroupSize: base.subgroupSize, subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, emulate: false, alignedFlag: true, prefetch };
+  // design 2: [subgroups, query tiles per subgroup, keys per tile, staging: '' (at the top of each
+  // tile), pf (register prefetch), split (K and V staged in two places), u32 (4-byte staging loads)]
+  const staged: [number, number, number, string][] = d <= 64
+    ? [[8, 1, 32, ''], [8, 1, 32, 'pf'], [8, 1, 32, 'pf-u32'], [8, 1, 32, 'pf-split'], [8, 1, 32, 'pf-split-u32'], [4, 2, 32, ''],
+      [4, 2, 32, 'pf-split-u32'], [4, 1, 32, 'pf-split-u32'], [2, 2, 32, 'pf-split-u32'], [4, 1, 64, 'pf-split-u32'], [2, 2, 64, 'pf-split-u32']]
+    : [[4, 1, 32, ''], [4, 1, 32, 'pf-split-u32'], [2, 2, 32, 'pf-split-u32'], [4, 1, 16, 'pf-split-u32'], [8, 1, 16, 'pf-split-u32']];
+  for (const [subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, mode] of staged) {
+    const v: AttentionVariant = {
+      path: 'subgroup-matrix-v2', headDim: d, tile: 16, subgroupSize: base.subgroupSize, subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile,
+      emulate: false, alignedFlag: true, prefetch: mode.includes('pf'), splitStage: mode.includes('split'), narrowStage: mode.includes('u32'),
+    };
     if (workgroupBytes(v) <= limit) out.push(v);
   }
   return out;
