@@ -303,20 +303,7 @@ ${wDirect ? '' : `fn putW(at: u32, q: vec4<u32>) {
   ws[at + 4u] = c.x; ws[at + 5u] = c.y; ws[at + 6u] = d.x; ws[at + 7u] = d.y;
 }`}
 
-// This subgroup's scratch tile → output rows m0.., columns n0.. with the epilogue.
-fn writeTile(sg: u32, lane: u32, yb: u32, m0: u32, n0: u32) {
-  for (var e = lane; e < TT; e += SG) {
-    let m = m0 + e / T;
-    let n = n0 + e % T;
-    if (m < p.M && n < p.N) {
-      let at = yb + m * p.ldy + n;
-      var v = scr[sg * TT + e] + f32(bias[n]);
-      if (GELU == 1u) { v = gelu(v); }
-      if (RESIDUAL == 1u) { v = f32(y[at]) + f32(gamma[n]) * v; }
-      y[at] = ${yt}(v);
-    }
-  }
-}
+${writeTileWgsl(t, sg, yt, v.gelu, v.residual)}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
@@ -335,4 +322,50 @@ ${loop}
 ${epi.join('\n')}
 }
 `;
+}
+
+/**
+ * The epilogue of one 16×16 (T×T) scratch tile. Where a lane's share (T²/SG elements) is a run
+ * within one row, each lane takes one run in straight-line code: all its scratch, bias and residual
+ * loads issue before any use (a loop over elements paid the residual load's latency per element),
+ * and the GELUs of the run are independent. Columns past N read a clamped index and are not stored.
+ */
+function writeTileWgsl(t: number, sg: number, yt: string, gelu: boolean, residual: boolean): string {
+  const c = t * t / sg;
+  if (!Number.isInteger(c) || c > t || t % c) {
+    return `// This subgroup's scratch tile → output rows m0.., columns n0.. with the epilogue.
+fn writeTile(sg: u32, lane: u32, yb: u32, m0: u32, n0: u32) {
+  for (var e = lane; e < TT; e += SG) {
+    let m = m0 + e / T;
+    let n = n0 + e % T;
+    if (m < p.M && n < p.N) {
+      let at = yb + m * p.ldy + n;
+      var v = scr[sg * TT + e] + f32(bias[n]);
+      if (GELU == 1u) { v = gelu(v); }
+      if (RESIDUAL == 1u) { v = f32(y[at]) + f32(gamma[n]) * v; }
+      y[at] = ${yt}(v);
+    }
+  }
+}`;
+  }
+  const L: string[] = [];
+  const idx = Array.from({ length: c }, (_, i) => i);
+  for (const i of idx) L.push(`  let c${i} = min(n + ${i}u, p.N - 1u);`);
+  for (const i of idx) L.push(`  var v${i} = scr[s + ${i}u] + f32(bias[c${i}]);`);
+  if (residual) {
+    for (const i of idx) L.push(`  let r${i} = f32(y[row + c${i}]);`);
+    for (const i of idx) L.push(`  let g${i} = f32(gamma[c${i}]);`);
+  }
+  if (gelu) for (const i of idx) L.push(`  v${i} = gelu(v${i});`);
+  if (residual) for (const i of idx) L.push(`  v${i} = r${i} + g${i} * v${i};`);
+  for (const i of idx) L.push(`  if (n + ${i}u < p.N) { y[row + n + ${i}u] = ${yt}(v${i}); }`);
+  return `// This subgroup's scratch tile → output rows m0.., columns n0.. with the epilogue: lane → one row, ${c} columns.
+fn writeTile(sg: u32, lane: u32, yb: u32, m0: u32, n0: u32) {
+  let m = m0 + lane / ${t / c}u;
+  if (m >= p.M) { return; }
+  let n = n0 + (lane % ${t / c}u) * ${c}u;
+  let s = sg * TT + (lane / ${t / c}u) * T + (lane % ${t / c}u) * ${c}u;
+  let row = yb + m * p.ldy;
+${L.join('\n')}
+}`;
 }
