@@ -38,7 +38,10 @@ export async function fitReference(
 ): Promise<BankHeader> {
   if (paths.length === 0) throw new InvalidParameterError('fit-reference needs at least one slide');
   const dim = embedder.model.embeddingSize;
-  const tokenMode = params.bankEntries === 'tokens' || (params.bankEntries === 'auto' && embedder.embedTokens !== undefined);
+  const regionMode = params.regionSize !== null;
+  // a region bank holds the 16-px cells' tokens of native regions, scored per cell as region analyses score
+  const tokenMode = regionMode || params.bankEntries === 'tokens' || (params.bankEntries === 'auto' && embedder.embedTokens !== undefined);
+  if (regionMode && params.bankEntries === 'tiles') throw new InvalidParameterError('regionSize builds a bank of region tokens; bankEntries \'tiles\' contradicts it');
   if (tokenMode && !embedder.embedTokens) {
     throw new InvalidParameterError(`bankEntries 'tokens' needs a model with patch tokens; '${embedder.model.name}' has none`);
   }
@@ -52,6 +55,26 @@ export async function fitReference(
     try {
       const { sha256 } = await checksumInput(path, ctx.signal);
       const { plan } = await planAnalysis({ slide }, params, ctx);
+      if (plan.cells) {
+        // Region mode: every region is encoded (a region's cells are numbered through the plan);
+        // evenly spaced cells of each batch are kept, so that all slides stay within the budget.
+        const stride = Math.max(1, Math.ceil(plan.cells.total / Math.floor(MAX_REFERENCE_TOKENS / paths.length)));
+        let done = 0;
+        for (const range of batchRanges(plan, params.batchSize)) {
+          throwIfAborted(ctx.signal, 'fit-reference');
+          const out = await processBatch({ slide, plan, range, embedder, bank: null }, params, ctx);
+          const rows: number[] = [];
+          for (let i = 0; i < out.count; i++) if ((out.start + i) % stride === 0) rows.push(i);
+          const kept = new Float32Array(rows.length * dim);
+          rows.forEach((i, j) => kept.set(out.embeddings.subarray(i * dim, (i + 1) * dim), j * dim));
+          chunks.push(kept);
+          total += rows.length;
+          done += range.end - range.start;
+          ctx.progress({ stage: 'encode', done, total: plan.tiles.length });
+        }
+        sources.push({ name: basename(path), sha256, tiles: plan.tiles.length });
+        continue;
+      }
       // Evenly thin a slide whose tiles would overflow the budget shared by all slides.
       const budget = Math.floor(MAX_REFERENCE_EMBEDDINGS / paths.length);
       const step = Math.max(1, Math.ceil(plan.tiles.length / budget));
@@ -101,13 +124,13 @@ export async function fitReference(
   // Calibration from normal scores the bank has not memorised.
   const kept = new Set(keep);
   let normal: Float64Array;
-  if (tokenMode) {
+  if (regionMode) {
+    // as region analyses score: each cell by itself (the normal cells the coreset left out, or leave-one-out)
+    normal = kept.size < total ? knnScores(bank, restOf(all, dim, total, kept), total - kept.size, params.k) : knnScores(bank, data, keep.length, params.k, (i) => i);
+  } else if (tokenMode) {
     normal = tokenTileScores(all, dim, tileStarts, total, bank, keep, params.k);
   } else if (kept.size < total) {
-    const rest = new Float32Array((total - kept.size) * dim);
-    let r = 0;
-    for (let i = 0; i < total; i++) if (!kept.has(i)) rest.set(all.subarray(i * dim, (i + 1) * dim), dim * r++);
-    normal = knnScores(bank, rest, r, params.k);
+    normal = knnScores(bank, restOf(all, dim, total, kept), total - kept.size, params.k);
   } else {
     normal = knnScores(bank, data, keep.length, params.k, (i) => i);
   }
@@ -146,4 +169,12 @@ function tokenTileScores(all: Float32Array, dim: number, tileStarts: number[], t
     out[j] = Math.max(...scores);
   }
   return out;
+}
+
+/** The rows of `all` not in `kept`, in order. */
+function restOf(all: Float32Array, dim: number, total: number, kept: Set<number>): Float32Array {
+  const rest = new Float32Array((total - kept.size) * dim);
+  let r = 0;
+  for (let i = 0; i < total; i++) if (!kept.has(i)) rest.set(all.subarray(i * dim, (i + 1) * dim), dim * r++);
+  return rest;
 }

@@ -34,7 +34,7 @@ import { computeTissueMask } from '../../src/tissue/tissue-mask.ts';
 const MODEL = 'lamina-vit-tiny-dino';
 let dir: string;
 let embedder: TileEmbedder;
-let slidePath: string, sidecarPath: string, bank: string;
+let slidePath: string, sidecarPath: string, bank: string, normalPath: string;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'lamina-region-'));
@@ -42,6 +42,7 @@ before(async () => {
   const normal = await synthesizeSlide({ width: 1024, height: 1024, out: join(dir, 'normal.tiff'), anomalies: 0, seed: 105 });
   const s = await synthesizeSlide({ width: 1536, height: 1280, out: join(dir, 'test.tiff'), anomalies: 4, seed: 5, minAnomalySize: 48, maxAnomalySize: 200 });
   slidePath = s.path;
+  normalPath = normal.path;
   sidecarPath = s.sidecarPath;
   embedder = await openEmbedder(MODEL, 'cpu', 2);
   bank = join(dir, 'bank.lmb');
@@ -95,6 +96,27 @@ test('in-slide region scores: kNN to the slide\'s own cells beyond 256 px (the d
   const truth = { mask, anomalies: sidecar.anomalies };
   const byKnn = localisation(await readCellScores(knnOut, 16), 16, truth), byMaha = localisation(await readCellScores(mahaOut, 16), 16, truth);
   assert.ok(byKnn.auroc > byMaha.auroc + 0.1, `patch AUROC: in-slide kNN ${byKnn.auroc.toFixed(3)} vs Mahalanobis ${byMaha.auroc.toFixed(3)}`);
+});
+
+test('fit-reference with regionSize: a bank of the normal slide\'s region-cell tokens, used by region analyses', { timeout: 300_000 }, async () => {
+  const regionBank = join(dir, 'region-bank.lmb');
+  const header = await fitReference([normalPath], parseAnalysisParams({ model: MODEL, regionSize: 512 }), quietContext(), embedder, regionBank);
+  const slide = await openSlide(normalPath);
+  let cells: number;
+  try {
+    cells = (await planAnalysis({ slide }, parseAnalysisParams({ model: MODEL, regionSize: 512 }), quietContext())).plan.cells!.total;
+  } finally {
+    await slide.close();
+  }
+  assert.equal(header.entries, 'tokens');
+  assert.equal(header.parameters.regionSize, 512);
+  assert.equal(header.totalEmbeddings, cells, 'every tissue cell of the normal slide (under the budget)');
+  assert.ok(header.count > 0 && header.count <= Math.ceil(cells * Number(header.parameters.coresetRatio)) && header.calibration.spread > 0);
+  const out = join(dir, 'with-region-bank');
+  const r = await analyzeSlide(slidePath, parseAnalysisParams({ model: MODEL, regionSize: 512, reference: regionBank }), quietContext(), { outDir: out, embedder }) as RegionAnalysisResult;
+  assert.equal(r.scorer.method, 'knn-bank');
+  assert.equal(r.scorer.reference?.entries, header.count);
+  await assert.rejects(fitReference([normalPath], parseAnalysisParams({ model: MODEL, regionSize: 512, bankEntries: 'tiles' }), quietContext(), embedder, join(dir, 'x.lmb')), InvalidParameterError);
 });
 
 test('the region plan scores each tissue cell once; edge regions move inward, inside the slide', async () => {
