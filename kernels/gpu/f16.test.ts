@@ -28,3 +28,13 @@ test('every f16 bit pattern survives a round trip', () => {
     assert.equal(toF16Bits(x), bits, `bits ${bits.toString(16)}`);
   }
 });
+
+test('the table decode gives fromF16Bits for every pattern, -0 included', async () => {
+  const { fromF16Array, decodeF16Into } = await import('./f16.ts');
+  const all = new Uint16Array(0x10000).map((_, i) => i);
+  const got = fromF16Array(all);
+  for (let bits = 0; bits < 0x10000; bits++) assert.ok(Object.is(got[bits], Math.fround(fromF16Bits(bits))), `bits ${bits.toString(16)}`);
+  const out = new Float32Array(4);
+  decodeF16Into(new Uint16Array([0x3c00, 0xc000, 0x3800]), 1, 2, out, 1);
+  assert.deepEqual([...out], [0, -2, 0.5, 0]);
+});

@@ -51,9 +51,30 @@ export function toF16Array(values: ArrayLike<number>): Uint16Array {
   return out;
 }
 
+let decodeTable: Float32Array | undefined;
+
+/**
+ * Every f16 bit pattern's f32 value (256 KiB, built once): a table load per element instead of
+ * `fromF16Bits`'s branches and power, which made reading back a batch's patch tokens (millions of
+ * values) a host bottleneck of the WebGPU engine.
+ */
+export function f16DecodeTable(): Float32Array {
+  if (!decodeTable) {
+    decodeTable = new Float32Array(0x10000);
+    for (let b = 0; b < 0x10000; b++) decodeTable[b] = fromF16Bits(b);
+  }
+  return decodeTable;
+}
+
 /** Expands f16 bits to f32 values. */
 export function fromF16Array(bits: Uint16Array): Float32Array {
   const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = fromF16Bits(bits[i]!);
+  decodeF16Into(bits, 0, bits.length, out, 0);
   return out;
+}
+
+/** Expands `count` f16 values from `bits[from…]` into `out[to…]` (same values as `fromF16Bits`). */
+export function decodeF16Into(bits: Uint16Array, from: number, count: number, out: Float32Array, to: number): void {
+  const table = f16DecodeTable();
+  for (let i = 0; i < count; i++) out[to + i] = table[bits[from + i]!]!;
 }
