@@ -21,6 +21,18 @@ export interface EmbedResult {
   tokens?: Float32Array;
   /** Patch-token grid `[rows, cols]` (row-major over the tile), with `tokens`. */
   tokenGrid?: [number, number];
+  /** Where the call's time went, from engines that measure it (the WebGPU engine). */
+  timings?: EngineTimings;
+}
+
+/**
+ * Milliseconds of one `embed` call by kind: host work before the GPU (upload, command recording),
+ * waiting for the GPU's results, and host work after (decoding them into the result arrays).
+ */
+export interface EngineTimings {
+  upload: number;
+  gpuWait: number;
+  readback: number;
 }
 
 /**

@@ -16,7 +16,7 @@
 import { CancelledError, invalidParameter, UnprocessableError } from '../errors.ts';
 import { GpuContext, type GpuContextOptions } from '../../kernels/gpu/gpu-context.ts';
 import type { ModelLocation, ModelManifest } from './manifest.ts';
-import type { EmbedOptions, EmbedResult, Encoder } from './types.ts';
+import type { EmbedOptions, EmbedResult, Encoder, EngineTimings } from './types.ts';
 import { loadVitWeights, type SafetensorsSourceOptions } from './vit-weight-source.ts';
 import { VitGpuModel, type VitModelOptions } from './webgpu-vit-model.ts';
 import type { VitConfig } from './vit-config.ts';
@@ -85,15 +85,16 @@ export class WebGpuVitEncoder implements Encoder {
     const d = this.config.dim, grid = size / this.config.patchSize, tokenCount = grid * grid;
     const wantTokens = options.tokens === true;
     const embeddings = new Float32Array(n * d);
-    const tokens = wantTokens ? new Float32Array(n * tokenCount * d) : undefined;
+    const timings: EngineTimings = { upload: 0, gpuWait: 0, readback: 0 };
+    // Shared memory, so the in-slide token scorer's worker threads read the tokens without a copy.
+    const tokens = wantTokens ? new Float32Array(new SharedArrayBuffer(n * tokenCount * d * 4)) : undefined;
     for (let start = 0; start < n; start += this.maxBatch) {
       if (options.signal?.aborted) throw new CancelledError('encoding cancelled', { cause: options.signal.reason });
       const count = Math.min(this.maxBatch, n - start);
-      const r = await this.model.forward(pixels.subarray(start * tileLen, (start + count) * tileLen), count, size, wantTokens);
-      embeddings.set(r.embeddings, start * d);
-      if (tokens) tokens.set(r.tokens!, start * tokenCount * d);
+      const r = await this.model.forward(pixels.subarray(start * tileLen, (start + count) * tileLen), count, size, wantTokens, { embeddings, tokens, image: start });
+      timings.upload += r.timings.upload; timings.gpuWait += r.timings.gpuWait; timings.readback += r.timings.readback;
     }
-    return tokens ? { embeddings, tokens, tokenGrid: [grid, grid] } : { embeddings };
+    return tokens ? { embeddings, tokens, tokenGrid: [grid, grid], timings } : { embeddings, timings };
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,7 @@
  */
 import { DeviceError, invalidParameter } from '../errors.ts';
 import type { GpuContext } from '../../kernels/gpu/gpu-context.ts';
-import { fromF16Array, toF16Array } from '../../kernels/gpu/f16.ts';
+import { decodeF16Into, toF16Array } from '../../kernels/gpu/f16.ts';
 import { destroyDispatch, recordDispatch, type Dispatch } from '../../kernels/dispatch/dispatch.ts';
 import { Matmul } from '../../kernels/matmul/matmul.ts';
 import { LayerNorm } from '../../kernels/layernorm/layernorm.ts';
@@ -18,6 +18,7 @@ import { positionTable, type PosInterpolation } from '../../kernels/vit-tokens/p
 import { FlashAttention, type AttentionVariant } from '../../kernels/flash-attention/flash-attention.ts';
 import { GEMM_ATTENTION_MAX_SEQ, GemmAttention, gemmAttentionBytes, type GemmAttentionPlan } from '../../kernels/matmul/gemm-attention.ts';
 import type { VitConfig, VitWeights } from './vit-config.ts';
+import type { EngineTimings } from './types.ts';
 
 export interface VitModelOptions {
   /** @defaultValue 'f16' when the adapter has shader-f16, else 'f32' */
@@ -46,12 +47,25 @@ export interface VitModelOptions {
 /** Most bytes of attention scores a plan may hold before falling back to flash attention. */
 const GEMM_ATTENTION_MAX_BYTES = 2 ** 30;
 
-/** Output of one forward: f32 host arrays. */
+/** Output of one forward: f32 host arrays (the destination's, when one was given). */
 export interface VitForwardResult {
   /** [images, D] class token after the final norm. */
   embeddings: Float32Array;
   /** [images, grid², D] patch tokens after the final norm, when asked for. */
   tokens?: Float32Array;
+  /** Host ms before the GPU, waiting for it, and decoding its output. */
+  timings: EngineTimings;
+}
+
+/**
+ * Where `forward` writes its output instead of fresh arrays: image `image` onwards of bigger
+ * result arrays (`tokens` needed when tokens are asked for), so a split batch is decoded once,
+ * straight into its final place.
+ */
+export interface ForwardDestination {
+  embeddings: Float32Array;
+  tokens?: Float32Array;
+  image: number;
 }
 
 interface Block {
@@ -160,27 +174,51 @@ export class VitGpuModel {
    * Runs `images` images of `size` px (NCHW f32, normalised; size a multiple of the patch size,
    * position embeddings resized when it differs from the trained size).
    */
-  async forward(pixels: Float32Array, images: number, size: number, withTokens = false): Promise<VitForwardResult> {
+  async forward(pixels: Float32Array, images: number, size: number, withTokens = false, into?: ForwardDestination): Promise<VitForwardResult> {
     const plan = this.plan(images, size, withTokens);
     if (pixels.length !== images * 3 * size * size) throw invalidParameter('pixels.length', `${images} × 3 × ${size}²`, pixels.length);
     this.ctx.checkAlive();
+    const t0 = performance.now();
     this.ctx.device.queue.writeBuffer(plan.pixels, 0, pixels.buffer, pixels.byteOffset, pixels.byteLength);
     const enc = this.ctx.device.createCommandEncoder({ label: 'vit-forward' });
     this.record(enc, plan);
     enc.copyBufferToBuffer(plan.out, 0, plan.staging, 0, plan.outBytes);
     this.ctx.device.queue.submit([enc.finish()]);
+    const t1 = performance.now();
     await plan.staging.mapAsync(GPUMapMode.READ, 0, plan.outBytes);
-    const raw = plan.staging.getMappedRange(0, plan.outBytes).slice(0);
-    plan.staging.unmap();
-    const values = this.precision === 'f16' ? fromF16Array(new Uint16Array(raw)) : new Float32Array(raw);
-    const D = this.config.dim;
-    if (!withTokens) return { embeddings: values };
+    const t2 = performance.now();
+    try {
+      const out = this.unpack(plan.staging.getMappedRange(0, plan.outBytes), plan, withTokens, into);
+      return { ...out, timings: { upload: t1 - t0, gpuWait: t2 - t1, readback: performance.now() - t2 } };
+    } finally {
+      plan.staging.unmap();
+    }
+  }
+
+  /**
+   * The mapped output → f32 class embeddings (and patch tokens), decoded straight from the mapped
+   * range into the result arrays: no copy of the range and no intermediate all-rows array.
+   */
+  private unpack(mapped: ArrayBuffer, plan: Plan, withTokens: boolean, into?: ForwardDestination): Omit<VitForwardResult, 'timings'> {
+    const D = this.config.dim, images = plan.images;
+    const f16 = this.precision === 'f16';
+    const bits = f16 ? new Uint16Array(mapped) : undefined;
+    const floats = f16 ? undefined : new Float32Array(mapped);
+    const copy = (from: number, count: number, out: Float32Array, to: number) => {
+      if (bits) decodeF16Into(bits, from, count, out, to);
+      else out.set(floats!.subarray(from, from + count), to);
+    };
+    const at = into?.image ?? 0;
+    const embeddings = into?.embeddings ?? new Float32Array(images * D);
+    if (!withTokens) {
+      copy(0, images * D, embeddings, at * D);
+      return { embeddings };
+    }
     const prefix = 1 + this.config.numRegisterTokens, n = plan.grid * plan.grid;
-    const embeddings = new Float32Array(images * D);
-    const tokens = new Float32Array(images * n * D);
+    const tokens = into?.tokens ?? new Float32Array(images * n * D);
     for (let b = 0; b < images; b++) {
-      embeddings.set(values.subarray(b * plan.seq * D, (b * plan.seq + 1) * D), b * D);
-      tokens.set(values.subarray((b * plan.seq + prefix) * D, (b + 1) * plan.seq * D), b * n * D);
+      copy(b * plan.seq * D, D, embeddings, (at + b) * D);
+      copy((b * plan.seq + prefix) * D, n * D, tokens, (at + b) * n * D);
     }
     return { embeddings, tokens };
   }
