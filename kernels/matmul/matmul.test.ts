@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { GpuContext } from '../gpu/gpu-context.ts';
 import { checkMatmul } from './matmul-check.ts';
 import { matmulWgsl, parseShapeSpec, shapeSpec, workgroupBytes, type SubgroupMatrixMatmul } from './matmul-wgsl.ts';
-import { DEFAULT_GEMM_SPEC, GEMM_SHAPE_DEFAULTS, resolveGemmSpec } from './matmul.ts';
+import { DEFAULT_GEMM_SPEC, GEMM_SHAPE_DEFAULTS, resolveGemmSpec, withEpilogueTiles } from './matmul.ts';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
@@ -55,6 +55,17 @@ describe('subgroup-matrix GEMM WGSL (null backend)', () => {
     assert.throws(() => parseShapeSpec('128x128'), /expected/);
   });
 
+  it('epilogue rounds take the most tiles whose scratch fits', () => {
+    const v = (spec: string): SubgroupMatrixMatmul => ({ ...parseShapeSpec(spec), path: 'subgroup-matrix', subgroupSize: 32, tile: 16, gelu: false, residual: false, transposeW: false, outF32: false });
+    assert.equal(withEpilogueTiles(v('64x128x32-sg2x2-s2-wd'), 49152).epiTiles, 4);
+    assert.equal(withEpilogueTiles(v('128x128x32-sg4x2-s2-wd'), 49152).epiTiles, 2);
+    assert.equal(withEpilogueTiles(v('256x128x32-sg4x2-s2-wd'), 49152).epiTiles, undefined);
+    for (const spec of ['64x128x32-sg2x2-s2-wd', '128x256x32-sg2x4-s2-wp', '128x128x64-sg4x2-s2-wd']) {
+      const w = withEpilogueTiles(v(spec), 49152);
+      assert.ok(workgroupBytes(w) <= 49152, `${spec}: ${workgroupBytes(w)} B`);
+    }
+  });
+
   it('per-role tilings: defaults by shape, one spec for all, or a role table', () => {
     const vit = { qkv: { N: 2304, K: 768 }, proj: { N: 768, K: 768, residual: true }, fc1: { N: 3072, K: 768, gelu: true }, fc2: { N: 768, K: 3072, residual: true } };
     for (const [role, o] of Object.entries(vit)) {
@@ -89,6 +100,10 @@ describe('subgroup-matrix GEMM WGSL (null backend)', () => {
         { ...base, ...parseShapeSpec('32x32x32-sg1x1-s2-wp'), gelu: true },
         { ...base, ...parseShapeSpec('32x32x16-sg1x1-s1-wp'), residual: true },
         { ...base, ...parseShapeSpec('64x32x32-sg1x1-s2-wp'), residual: true },
+        // Grouped epilogue rounds (straight-line lane runs of T²/SG columns).
+        { ...base, ...parseShapeSpec('32x32x32-sg1x1-s2-wp'), gelu: true, residual: true, epiTiles: 4 },
+        { ...base, ...parseShapeSpec('32x32x32-sg1x1-s2-wd'), gelu: true, epiTiles: 2 },
+        { ...base, ...parseShapeSpec('32x32x16-sg1x1-s1'), transposeW: true, outF32: true, epiTiles: 2 },
       ];
       for (const v of variants) {
         assert.ok(workgroupBytes(v) <= nullCtx.device.limits.maxComputeWorkgroupStorageSize);

@@ -136,12 +136,25 @@ export function chooseMatmul(caps: GpuCapabilities, options: MatmulOptions, maxW
       }
       // The per-role defaults are for whole tiles; a shape they would stage W for takes the general default.
       if (!explicit && spec !== DEFAULT_GEMM_SPEC && !v.wDirect) v = make(parseShapeSpec(DEFAULT_GEMM_SPEC));
-      return v;
+      return withEpilogueTiles(v, maxWorkgroupBytes);
     }
     if (path === 'subgroup-matrix') throw new InvalidParameterError('the subgroup-matrix GEMM needs f16, an adapter with chromium-experimental-subgroup-matrix (square f16→f32), a fixed subgroup size, and K, N multiples of 8');
   }
   if (options.precision === 'f16' && !caps.shaderF16) throw new InvalidParameterError('f16 GEMM needs the shader-f16 feature');
   return { path: 'portable', precision: options.precision, opaqueLoops: caps.cpu, gelu, residual, transposeW, outF32 };
+}
+
+/**
+ * The most result tiles per epilogue round (up to 4: each holds its loaded values in registers)
+ * whose scratch still fits in workgroup memory: fewer barrier pairs, and the residual loads of a
+ * round in flight together.
+ */
+export function withEpilogueTiles(v: SubgroupMatrixMatmul, maxWorkgroupBytes: number): SubgroupMatrixMatmul {
+  const tiles = (v.bm / v.sgm / v.tile) * (v.bn / v.sgn / v.tile);
+  const run = v.tile * v.tile / v.subgroupSize;
+  if (!Number.isInteger(run) || run > v.tile || v.tile % run) return v;
+  for (const e of [4, 2]) if (tiles % e === 0 && workgroupBytes({ ...v, epiTiles: e }) <= maxWorkgroupBytes) return { ...v, epiTiles: e };
+  return v;
 }
 
 export class Matmul {
