@@ -9,18 +9,19 @@
  * atomically under a key derived from (analysis, start) and a retried batch overwrites, never
  * duplicates.
  */
-import type { Slide } from '../readers/types.ts';
+import { availableParallelism } from 'node:os';
+import type { RgbImage, Slide } from '../readers/types.ts';
 import type { AnalysisParams } from '../../pipelines/anomaly.ts';
 import { CorruptSlideError, LaminaError, UnprocessableError } from '../errors.ts';
-import type { TilePlan } from '../tiling/tile-plan.ts';
+import type { PlannedTile, TilePlan } from '../tiling/tile-plan.ts';
 import { readTiles } from '../tiling/tile-reader.ts';
 import { knnScores } from '../scoring/knn.ts';
 import { tileMaxTokenScores } from '../scoring/token-scores.ts';
-import { tileTopTokenDistances } from '../scoring/token-gaussian.ts';
 import type { ReferenceBank } from '../scoring/bank.ts';
-import type { TileEmbedder } from './embedder.ts';
+import type { EmbedTimings, TileEmbedder } from './embedder.ts';
 import { throwIfAborted, type Stage } from './stage.ts';
 import { slideTokenModel } from './slide-token-model.ts';
+import { tokenDistancesParallel } from './token-score-pool.ts';
 import { processRegionBatch } from './region-batch.ts';
 import { regionsPerBatch } from '../tiling/region-plan.ts';
 
@@ -59,8 +60,8 @@ export interface BatchOutput {
   /** Patch tokens (`count × tokensPerTile × dim`), only when asked for (`withTokens`; not in the binary form). */
   tokens?: Float32Array;
   tokensPerTile?: number;
-  /** Milliseconds spent reading tiles, embedding and scoring (not part of the binary form). */
-  timings?: { read: number; embed: number; score: number };
+  /** Milliseconds spent reading tiles, embedding and scoring, the embedding split where known (not part of the binary form). */
+  timings?: { read: number; embed: number; score: number; detail?: EmbedTimings };
 }
 
 /**
@@ -106,13 +107,14 @@ export const processBatch: Stage<BatchInput, BatchOutput, AnalysisParams> = asyn
   const t0 = performance.now();
   let images;
   try {
-    images = await readTiles(slide, plan, tiles, ctx.signal);
+    images = await takePrefetched(slide, plan, range) ?? await readRange(slide, plan, tiles, ctx.signal);
   } catch (err) {
     if (err instanceof LaminaError) throw err;
     const t = tiles[0]!;
     throw new CorruptSlideError(`${slide.name}: reading tiles from level-0 (${t.x}, ${t.y}) at level ${plan.levelIndex} failed: ${(err as Error).message}`, { cause: err });
   }
   throwIfAborted(ctx.signal, 'batch');
+  prefetch(slide, plan, { start: range.end, end: Math.min(plan.tiles.length, range.end + tiles.length) }, ctx.signal);
   const t1 = performance.now();
   if (bank !== null && params.scorer === 'mahalanobis-tokens') throw new UnprocessableError("scorer 'mahalanobis-tokens' is the in-slide scorer; with a reference bank use 'knn' or 'auto'");
   const tokenBank = bank?.header.entries === 'tokens' && scoresInBatch(params, bank);
@@ -120,11 +122,12 @@ export const processBatch: Stage<BatchInput, BatchOutput, AnalysisParams> = asyn
   let embeddings: Float32Array;
   let tokens: Float32Array | undefined;
   let tokensPerTile = 0;
+  let detail: EmbedTimings | undefined;
   if (tokenBank || tokenStats || input.withTokens) {
     if (!embedder.embedTokens) {
       throw new UnprocessableError(`encoder '${embedder.model.name}' gives no patch tokens, which a token reference bank needs`);
     }
-    ({ embeddings, tokens, tokensPerTile } = await embedder.embedTokens(images, ctx.signal));
+    ({ embeddings, tokens, tokensPerTile, timings: detail } = await embedder.embedTokens(images, ctx.signal));
   } else {
     embeddings = await embedder.embed(images, ctx.signal);
   }
@@ -136,11 +139,71 @@ export const processBatch: Stage<BatchInput, BatchOutput, AnalysisParams> = asyn
   const rawScores = tokenBank
     ? tileMaxTokenScores(bank!, tokens!, tiles.length, tokensPerTile, params.k)
     : tokenStats
-      ? tileTopTokenDistances(await slideTokenModel(slide, plan, embedder, ctx.signal), tokens!, tiles.length, tokensPerTile)
+      ? await tokenDistancesParallel(await slideTokenModel(slide, plan, embedder, ctx.signal), tokens!, tiles.length, tokensPerTile)
       : scoresInBatch(params, bank) ? knnScores(bank!, embeddings, tiles.length, params.k) : null;
-  const timings = { read: t1 - t0, embed: t2 - t1, score: performance.now() - t2 };
+  const timings = { read: t1 - t0, embed: t2 - t1, score: performance.now() - t2, ...(detail ? { detail } : {}) };
+  if (process.env.LAMINA_BATCH_TIMINGS) logBatchTimings(range, timings);
   return { start: range.start, count: tiles.length, dim, embeddings, rawScores, timings, ...(input.withTokens ? { tokens, tokensPerTile } : {}) };
 };
+
+/**
+ * One read ahead: after reading its tiles a batch starts reading the next range of the plan, so
+ * the slide's decoding (sharp, on libuv's threads) runs while this batch embeds and scores. One
+ * slot per process; a batch that asks for another range drops it (a queue worker's batches need
+ * not be consecutive). A prefetch that failed is read again by the batch, which then reports the
+ * error itself.
+ */
+let ahead: { slide: Slide; plan: TilePlan; start: number; end: number; images: Promise<RgbImage[]> } | undefined;
+
+function prefetch(slide: Slide, plan: TilePlan, next: TileRange, signal: AbortSignal): void {
+  ahead = undefined;
+  if (next.start >= next.end || process.env.LAMINA_READ_AHEAD === '0') return;
+  const images = readRange(slide, plan, plan.tiles.slice(next.start, next.end), signal);
+  images.catch(() => {}); // the batch that takes it reads again
+  ahead = { slide, plan, ...next, images };
+}
+
+async function takePrefetched(slide: Slide, plan: TilePlan, range: TileRange): Promise<RgbImage[] | undefined> {
+  const a = ahead;
+  ahead = undefined;
+  if (!a || a.slide !== slide || a.plan !== plan || a.start !== range.start || a.end !== range.end) return undefined;
+  return a.images.catch(() => undefined);
+}
+
+/** Concurrent reads per batch: `LAMINA_READ_PARTS`, else one per 4 cores, at most 4 (libuv's default pool). */
+export function readParts(): number {
+  const env = Number(process.env.LAMINA_READ_PARTS);
+  if (process.env.LAMINA_READ_PARTS && Number.isInteger(env) && env >= 1) return Math.min(env, 16);
+  return Math.max(1, Math.min(4, Math.floor(availableParallelism() / 4)));
+}
+
+/**
+ * `readTiles` of a batch's tiles as up to `parts` concurrent reads of contiguous runs, cut only where
+ * the read block changes, so every block is still read once and with the same tiles: the same
+ * pixels, while several regions decode at once on a many-core host (`readTiles` reads its blocks
+ * one after another).
+ */
+export async function readRange(slide: Slide, plan: TilePlan, tiles: readonly PlannedTile[], signal?: AbortSignal, parts = readParts()): Promise<RgbImage[]> {
+  const cuts = [0];
+  for (let k = 1; k < parts; k++) {
+    let c = Math.max(cuts[cuts.length - 1]! + 1, Math.floor((k * tiles.length) / parts));
+    while (c < tiles.length && tiles[c]!.block === tiles[c - 1]!.block) c++;
+    if (c < tiles.length) cuts.push(c);
+  }
+  if (cuts.length === 1) return readTiles(slide, plan, tiles, signal);
+  cuts.push(tiles.length);
+  const runs = await Promise.all(cuts.slice(0, -1).map((a, i) => readTiles(slide, plan, tiles.slice(a, cuts[i + 1]), signal)));
+  return runs.flat();
+}
+
+/** One stderr line per batch (LAMINA_BATCH_TIMINGS=1): where the host's time went. */
+function logBatchTimings(range: TileRange, t: NonNullable<BatchOutput['timings']>): void {
+  const f = (v: number | undefined) => (v ?? 0).toFixed(0);
+  const d = t.detail;
+  process.stderr.write(`batch ${range.start}-${range.end}: read ${f(t.read)} ms, embed ${f(t.embed)} ms` +
+    (d ? ` (preprocess ${f(d.preprocess)}, upload ${f(d.upload)}, gpu wait ${f(d.gpuWait)}, readback ${f(d.readback)})` : '') +
+    `, score ${f(t.score)} ms\n`);
+}
 
 const BATCH_MAGIC = 'LMNBATC1';
 

@@ -4,6 +4,7 @@
  * tensors.
  */
 import type { RgbImage } from '../readers/types.ts';
+import type { EngineTimings } from '../encoder/types.ts';
 
 /** What results and banks record about the model. */
 export interface ModelInfo {
@@ -23,11 +24,16 @@ export interface TileEmbedder {
   readonly device: string;
   embed(tiles: RgbImage[], signal?: AbortSignal): Promise<Float32Array>;
   /** Embeddings and patch tokens (`n × tokensPerTile × embeddingSize`), where the model has them. */
-  embedTokens?(tiles: RgbImage[], signal?: AbortSignal): Promise<{ embeddings: Float32Array; tokens: Float32Array; tokensPerTile: number }>;
+  embedTokens?(tiles: RgbImage[], signal?: AbortSignal): Promise<{ embeddings: Float32Array; tokens: Float32Array; tokensPerTile: number; timings?: EmbedTimings }>;
   /**
    * Native-resolution regions: square RGB regions (one size, a multiple of the patch size) →
    * per-patch token features (`n × grid² × embeddingSize`), where the engine has `embedRegion`.
    */
   embedRegions?(regions: RgbImage[], signal?: AbortSignal): Promise<{ tokens: Float32Array; grid: number }>;
   close(): Promise<void>;
+}
+
+/** Milliseconds of one embedding call: resize + normalise, then the engine's own split when it has one. */
+export interface EmbedTimings extends Partial<EngineTimings> {
+  preprocess: number;
 }

@@ -40,10 +40,12 @@ export function encoderEmbedder(encoder: Encoder): TileEmbedder {
     },
     ...(m.outputs.tokens ? {
       async embedTokens(tiles: RgbImage[], signal?: AbortSignal) {
+        const t0 = performance.now();
         const pixels = await preprocessTiles(tiles, m);
+        const preprocess = performance.now() - t0;
         const r = await encoder.embed(pixels, tiles.length, { signal, tokens: true });
         if (!r.tokens || !r.tokenGrid) throw new UnprocessableError(`encoder '${m.name}' gave no patch tokens`);
-        return { embeddings: r.embeddings, tokens: r.tokens, tokensPerTile: r.tokenGrid[0] * r.tokenGrid[1] };
+        return { embeddings: r.embeddings, tokens: r.tokens, tokensPerTile: r.tokenGrid[0] * r.tokenGrid[1], timings: { preprocess, ...r.timings } };
       },
     } : {}),
     ...(encoder.embedRegion && m.outputs.tokens ? {
