@@ -8,6 +8,8 @@
 #   device: source .device/enter.sh && bash bench/analyze-h200.sh        (default bundle: our engine + sharp; ORT not needed)
 #   here:   WIDTH=448 HEIGHT=448 REGION=224 ANOMALIES=1 T_TILES=1200 T_REGIONS=1200 bash bench/analyze-h200.sh
 #           (lavapipe: ~5 min on the loaded 2-core machine; 1 tile, 4 regions)
+#   tiles only (the per-batch host path, issue 7): MODES=tiles OUT=$OUT bash bench/analyze-h200.sh
+#           (also writes tiles-batches.txt: per batch read / preprocess / upload / gpu wait / readback / score ms)
 # Step timeouts (120 + 150 + 290 s) keep the whole run inside one 600-s device call.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +17,8 @@ export LAMINA_MODEL_DIR=${LAMINA_MODEL_DIR:-/tmp/lamina-models} XDG_RUNTIME_DIR=
 out=${OUT:-/tmp/lamina-analyze-h200}
 work=${WORK:-/tmp/lamina-analyze-h200-work}
 W=${WIDTH:-32768} H=${HEIGHT:-32768} REGION=${REGION:-1024} BATCH=${BATCH:-256} ANOMALIES=${ANOMALIES:-24}
+MODES=${MODES:-tiles,regions}   # which analyses to run: tiles, regions or both
+has() { [[ ",$MODES," == *",$1,"* ]]; }
 mkdir -p "$out" "$work"
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
@@ -35,17 +39,33 @@ timeout "${T_SYNTH:-120}" node bin/lamina.js synth --width "$W" --height "$H" --
   --out "$work/slide.tiff" --json > "$out/synth.json" 2> >(grep -v Warning >&2) || { echo "synth failed"; exit 1; }
 echo "synth: $(since "$t") s wall, $(du -m "$work/slide.tiff" | cut -f1) MiB" | tee -a "$out/stages.txt"
 
-t=$(now)
-timeout "${T_TILES:-150}" node bin/lamina.js analyze "$work/slide.tiff" --out "$work/tiles" --engine webgpu --batch-size "$BATCH" 2>&1 \
-  | grep -v Warning | tr '\r' '\n' | grep -v '^encode \|^score \|^tissue ' | tee "$out/tiles.log" | tail -n 8
-echo "tiles: $(since "$t") s wall (process)" | tee -a "$out/stages.txt"
-[ -f "$work/tiles/result.json" ] && stages "$work/tiles" tiles
+if has tiles; then
+  t=$(now)
+  LAMINA_BATCH_TIMINGS=1 timeout "${T_TILES:-150}" node bin/lamina.js analyze "$work/slide.tiff" --out "$work/tiles" --engine webgpu --batch-size "$BATCH" 2>&1 \
+    | grep -v Warning | tr '\r' '\n' | grep -v '^encode \|^score \|^tissue ' | tee "$out/tiles.log" | grep -v '^batch ' | tail -n 8
+  echo "tiles: $(since "$t") s wall (process)" | tee -a "$out/stages.txt"
+  grep '^batch ' "$out/tiles.log" > "$out/tiles-batches.txt"
+  # Mean ms per batch by stage; the first batch also fits the slide's token model, so it is listed apart.
+  node -e '
+    const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").filter(Boolean)
+      .map((l) => Object.fromEntries([...l.matchAll(/(read|embed|preprocess|upload|gpu wait|readback|score) ([0-9.]+)/g)].map((m) => [m[1], +m[2]])));
+    if (!rows.length) process.exit(0);
+    const fmt = (o) => Object.entries(o).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ");
+    console.log(`tiles, first batch ms: ${fmt(rows[0])}`);
+    const rest = rows.slice(1), mean = {};
+    for (const r of rest) for (const [k, v] of Object.entries(r)) mean[k] = (mean[k] ?? 0) + v / rest.length;
+    if (rest.length) console.log(`tiles, mean of the other ${rest.length} batches ms: ${fmt(mean)}`);
+  ' "$out/tiles-batches.txt" | tee -a "$out/stages.txt"
+  [ -f "$work/tiles/result.json" ] && stages "$work/tiles" tiles
+fi
 
-t=$(now)
-timeout "${T_REGIONS:-290}" node bin/lamina.js analyze "$work/slide.tiff" --out "$work/regions" --engine webgpu --batch-size "$BATCH" --region-size "$REGION" 2>&1 \
-  | grep -v Warning | tr '\r' '\n' | grep -v '^encode \|^score \|^tissue ' | tee "$out/regions.log" | tail -n 8
-echo "regions: $(since "$t") s wall (process)" | tee -a "$out/stages.txt"
-[ -f "$work/regions/result.json" ] && stages "$work/regions" "regions ${REGION}"
+if has regions; then
+  t=$(now)
+  timeout "${T_REGIONS:-290}" node bin/lamina.js analyze "$work/slide.tiff" --out "$work/regions" --engine webgpu --batch-size "$BATCH" --region-size "$REGION" 2>&1 \
+    | grep -v Warning | tr '\r' '\n' | grep -v '^encode \|^score \|^tissue ' | tee "$out/regions.log" | tail -n 8
+  echo "regions: $(since "$t") s wall (process)" | tee -a "$out/stages.txt"
+  [ -f "$work/regions/result.json" ] && stages "$work/regions" "regions ${REGION}"
+fi
 
 if [ -f "$work/tiles/result.json" ] && [ -f "$work/regions/result.json" ]; then
   node --import tsx --input-type=module -e '
