@@ -69,10 +69,12 @@ for (let pass = 0; pass < passes; pass++) {
   for (const spec of order) {
     const idx = pass % 2 ? [3, 2, 1, 0] : [0, 1, 2, 3];
     const line: string[] = [];
+    let kernel = '';
     for (const i of idx) {
       try {
         const r = await timeMatmul(ctx, { M, ...shapes[i]!, spec, reps, samples, buffers: bufs });
         ms.get(spec)![i]!.push(r.ms);
+        if (i === 0) kernel = r.kernel;
         spread.get(spec)![i] = Math.max(spread.get(spec)![i]!, r.max / r.min);
         line.push(`${shapes[i]!.name} ${r.ms.toFixed(3)} ms [${r.min.toFixed(3)}–${r.max.toFixed(3)}] ${tf(i, r.ms)} TF/s`);
       } catch (e) {
@@ -80,7 +82,7 @@ for (let pass = 0; pass < passes; pass++) {
         line.push(`${shapes[i]!.name}: ${(e as Error).message.split('\n')[0]}`);
       }
     }
-    console.log(`pass ${pass + 1} ${spec}: ${line.join(', ')}`);
+    console.log(`pass ${pass + 1} ${spec} (${kernel}): ${line.join(', ')}`);
   }
 }
 const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
