@@ -162,6 +162,26 @@ describe('subgroup-matrix WGSL', () => {
     }
   });
 
+  // Design 2's most intricate staging (register prefetch, K and V staged in two places, 4-byte
+  // loads) on this adapter with the matrix builtins emulated by plain WGSL: the real kernel's
+  // indexing, barriers, masks and partial tiles, at D = 16 so that lavapipe compiles it in seconds.
+  test('design 2 with split prefetched staging, emulated, matches the reference (D = 16, mask, partial tiles)', async (t) => {
+    const caps = ctx.capabilities;
+    if (caps.subgroupMatrix || !caps.subgroups || !caps.shaderF16 || caps.subgroupMinSize !== caps.subgroupMaxSize) {
+      t.skip('needs fixed-size subgroups and f16 without the subgroup-matrix feature (the real kernels run elsewhere)');
+      return;
+    }
+    const variant: AttentionVariant = {
+      path: 'subgroup-matrix-v2', headDim: 16, tile: 16, subgroupSize: caps.subgroupMaxSize, subgroupsPerWorkgroup: 2, mTilesPerSubgroup: 1, keysPerTile: 16,
+      emulate: true, opaqueLoops: true, alignedFlag: true, prefetch: true, splitStage: true, narrowStage: true,
+    };
+    const fa = await FlashAttention.create(ctx, { headDim: 16, precision: 'f16', variant });
+    const r = await checkAttention(ctx, fa, { batch: 2, heads: 2, seqQ: 20, seqK: 50, headDim: 16 }, { seed: 7, mask: 'random', spread: 3 });
+    fa.destroy();
+    assert.deepEqual([r.unwritten, r.guardClobbered, r.nonFinite], [0, 0, 0]);
+    assert.ok(r.relError <= TOL.f16, `relative error ${r.relError}`);
+  });
+
   test('refuses shapes it cannot tile', () => {
     assert.throws(() => attentionWgsl({ path: 'subgroup-matrix', headDim: 72, tile: 16, subgroupSize: 32, subgroupsPerWorkgroup: 1, mTilesPerSubgroup: 1, keysPerTile: 64, accumulator: 'matrix' }), /cannot tile D=72/);
     assert.throws(() => attentionWgsl({ path: 'subgroup-matrix', headDim: 64, tile: 16, subgroupSize: 32, subgroupsPerWorkgroup: 1, mTilesPerSubgroup: 1, keysPerTile: 40, accumulator: 'matrix' }), /BC=40/);
