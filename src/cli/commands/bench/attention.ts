@@ -30,7 +30,7 @@ function list(name: string, raw: string | undefined, fallback: number[]): number
  * tile or register-prefetched (split, 4-byte loads), 8 to 2 subgroups, 1 or 2 query tiles per
  * subgroup, 32- or 64-key tiles. Shapes over the adapter's workgroup memory are left out.
  */
-function sweepVariants(base: AttentionVariant, limit: number): AttentionVariant[] {
+export function sweepVariants(base: AttentionVariant, limit: number): AttentionVariant[] {
   if (base.path === 'portable') return [base];
   const d = base.headDim;
   const shapes: Partial<SubgroupMatrixVariant>[] = d <= 64
