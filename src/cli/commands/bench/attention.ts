@@ -58,8 +58,8 @@ export function sweepVariants(base: AttentionVariant, limit: number): AttentionV
   // design 2: [subgroups, query tiles per subgroup, keys per tile, staging: '' (at the top of each
   // tile), pf (register prefetch), split (K and V staged in two places), u32 (4-byte staging loads)]
   const staged: [number, number, number, string][] = d <= 64
-    ? [[8, 1, 32, ''], [8, 1, 32, 'pf'], [8, 1, 32, 'pf-u32'], [8, 1, 32, 'pf-split'], [8, 1, 32, 'pf-split-u32'], [4, 2, 32, ''],
-      [4, 2, 32, 'pf-split-u32'], [4, 1, 32, 'pf-split-u32'], [2, 2, 32, 'pf-split-u32'], [4, 1, 64, 'pf-split-u32'], [2, 2, 64, 'pf-split-u32']]
+    ? [[8, 1, 32, ''], [8, 1, 32, 'pf'], [8, 1, 32, 'pf-split'], [8, 1, 32, 'pf-split-u32'],
+      [4, 2, 32, 'pf-split-u32'], [4, 1, 32, 'pf-split-u32'], [4, 1, 64, 'pf-split-u32']]
     : [[4, 1, 32, ''], [4, 1, 32, 'pf-split-u32'], [2, 2, 32, 'pf-split-u32'], [4, 1, 16, 'pf-split-u32'], [8, 1, 16, 'pf-split-u32']];
   for (const [subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, mode] of staged) {
     const v: AttentionVariant = {
