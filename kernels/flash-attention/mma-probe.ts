@@ -57,7 +57,7 @@ ${Array.from({ length: ACC }, (_, j) => `  subgroupMatrixStore<row_major>(&out, 
 export interface ProbeResult { mode: ProbeMode; ms: number; tflops: number }
 
 /** Times one probe: `groups` workgroups of 4 subgroups, `iters` rounds of 8 MMAs each. */
-export async function runMmaProbe(ctx: GpuContext, mode: ProbeMode, groups = 132 * 16, iters = 4096, reps = 5): Promise<ProbeResult> {
+export async function runMmaProbe(ctx: GpuContext, mode: ProbeMode, groups = 132 * 16, iters = 1024, reps = 5): Promise<ProbeResult> {
   const sg = ctx.capabilities.subgroupMaxSize;
   const pipeline = await ctx.pipeline(`mma-probe/${mode}-sg${sg}`, mmaProbeWgsl(mode, sg));
   const dev = ctx.device;

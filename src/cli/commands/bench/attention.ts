@@ -111,9 +111,13 @@ export const command: Command = {
       if (values.probe && ctx.capabilities.subgroupMatrix && ctx.capabilities.timestampQuery) {
         // the ceiling of the matrix stack itself (mma-probe.ts), before any kernel
         for (const mode of PROBE_MODES) {
-          const r = await runMmaProbe(ctx, mode);
-          console.log(`mma-probe ${mode.padEnd(7)} ${r.ms.toFixed(3).padStart(8)} ms  ${r.tflops.toFixed(1).padStart(7)} TFLOP/s`);
-          results.push({ probe: mode, ms: r.ms, tflops: r.tflops });
+          try {
+            const r = await runMmaProbe(ctx, mode);
+            console.log(`mma-probe ${mode.padEnd(7)} ${r.ms.toFixed(3).padStart(8)} ms  ${r.tflops.toFixed(1).padStart(7)} TFLOP/s`);
+            results.push({ probe: mode, ms: r.ms, tflops: r.tflops });
+          } catch (err) {
+            console.log(`mma-probe ${mode}: failed: ${(err as Error).message.slice(0, 300)}`);
+          }
         }
       }
       const only = values.only?.split(',').filter(Boolean);
