@@ -44,4 +44,41 @@ describe('patch-embed kernel', () => {
       });
     }
   }
+
+  // Byte tiles through the normalisation table: the same output, bit for bit, as the f32 path fed
+  // the table's values (odd image count, patch 14).
+  for (const precision of ['f32', 'f16'] as const) {
+    it(`${precision} byte input equals the f32 path`, async () => {
+      const [images, size, P, D] = [3, 42, 14, 24];
+      const pe = await PatchEmbed.create(ctx, { precision, patchSize: P, dim: D });
+      const table = randomUniform(768, 11);
+      const rgb = Uint8Array.from({ length: images * size * size * 3 }, (_, i) => (i * 131 + (i >> 7)) & 255);
+      const planar = new Float32Array(rgb.length);
+      for (let b = 0; b < images; b++) for (let c = 0; c < 3; c++) for (let p = 0; p < size * size; p++) {
+        planar[(b * 3 + c) * size * size + p] = table[c * 256 + rgb[(b * size * size + p) * 3 + c]!]!;
+      }
+      const w = uploadTensor(ctx, roundTo(randomUniform(3 * P * P * D, 12, 0.05), precision), precision);
+      const bb = uploadTensor(ctx, roundTo(randomUniform(D, 13, 0.1), precision), precision);
+      const run = async (px: GPUBuffer, t?: GPUBuffer) => {
+        const cols = ctx.device.createBuffer({ size: Math.ceil(im2colBytes(images, size, P, precision) / 4) * 4, usage: GPUBufferUsage.STORAGE });
+        const out = guardedOutput(ctx, images * (size / P) ** 2 * D, precision);
+        const ds = pe.prepare(images, size, { pixels: px, weight: w, bias: bb, cols, out, ...(t ? { table: t } : {}) });
+        const enc = ctx.device.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        for (const d of ds) recordDispatch(pass, d);
+        pass.end();
+        ctx.device.queue.submit([enc.finish()]);
+        const got = await readGuarded(ctx, out, images * (size / P) ** 2 * D, precision);
+        ds.forEach(destroyDispatch);
+        cols.destroy(); out.destroy();
+        return got;
+      };
+      const padded = new Uint8Array(Math.ceil(rgb.length / 4) * 4);
+      padded.set(rgb);
+      const px8 = ctx.upload(padded, GPUBufferUsage.STORAGE), tb = ctx.upload(table, GPUBufferUsage.STORAGE), px32 = ctx.upload(planar, GPUBufferUsage.STORAGE);
+      assert.deepEqual(await run(px8, tb), await run(px32));
+      for (const b of [px8, tb, px32, w, bb]) b.destroy();
+      pe.destroy();
+    });
+  }
 });

@@ -12,8 +12,13 @@ import { Matmul } from '../matmul/matmul.ts';
 
 export interface PatchEmbedOptions { precision: 'f16' | 'f32'; patchSize: number; dim: number; path?: 'auto' | 'portable' | 'subgroup-matrix' }
 export interface PatchEmbedBuffers {
-  /** f32 [images, 3, size, size]. */
+  /**
+   * f32 [images, 3, size, size], normalised; or, with `table`, the raw tiles: interleaved RGB
+   * bytes [images, size, size, 3] (buffer rounded up to 4 bytes).
+   */
   pixels: GPUBuffer;
+  /** f32 [3, 256]: the normalised value of each byte per channel, for byte `pixels`. */
+  table?: GPUBuffer;
   /** [3·P·P, D] in ET. */
   weight: GPUBuffer;
   bias: GPUBuffer;
@@ -24,6 +29,7 @@ export interface PatchEmbedBuffers {
 }
 
 let template: string | undefined;
+let templateRgb8: string | undefined;
 
 /** Bytes of the im2col scratch for `images` images of `size` px. */
 export function im2colBytes(images: number, size: number, patchSize: number, precision: 'f16' | 'f32'): number {
@@ -31,30 +37,38 @@ export function im2colBytes(images: number, size: number, patchSize: number, pre
 }
 
 export class PatchEmbed {
-  private constructor(readonly ctx: GpuContext, readonly options: PatchEmbedOptions, private readonly im2col: GPUComputePipeline, readonly matmul: Matmul) {}
+  private constructor(
+    readonly ctx: GpuContext, readonly options: PatchEmbedOptions, private readonly im2col: GPUComputePipeline,
+    private readonly im2colRgb8: GPUComputePipeline, readonly matmul: Matmul,
+  ) {}
 
   static async create(ctx: GpuContext, options: PatchEmbedOptions): Promise<PatchEmbed> {
     const { precision, patchSize, dim } = options;
     if (!Number.isInteger(patchSize) || patchSize < 1 || patchSize > 64) throw invalidParameter('patchSize', 'integer 1..64', patchSize);
     template ??= readFileSync(new URL('im2col.wgsl', import.meta.url), 'utf8');
-    const code = template.replaceAll('{{ENABLES}}', precision === 'f16' ? 'enable f16;' : '').replaceAll('{{ET}}', precision);
-    const im2col = await ctx.pipeline(`patch-embed/im2col-${precision}`, code);
-    const matmul = await Matmul.create(ctx, { precision, N: dim, K: 3 * patchSize * patchSize, path: options.path });
-    return new PatchEmbed(ctx, options, im2col, matmul);
+    templateRgb8 ??= readFileSync(new URL('im2col-rgb8.wgsl', import.meta.url), 'utf8');
+    const fill = (t: string) => t.replaceAll('{{ENABLES}}', precision === 'f16' ? 'enable f16;' : '').replaceAll('{{ET}}', precision);
+    const [im2col, im2colRgb8, matmul] = await Promise.all([
+      ctx.pipeline(`patch-embed/im2col-${precision}`, fill(template)),
+      ctx.pipeline(`patch-embed/im2col-rgb8-${precision}`, fill(templateRgb8)),
+      Matmul.create(ctx, { precision, N: dim, K: 3 * patchSize * patchSize, path: options.path }),
+    ]);
+    return new PatchEmbed(ctx, options, im2col, im2colRgb8, matmul);
   }
 
-  /** The two dispatches (im2col, GEMM) for `images` images of `size` px. */
+  /** The two dispatches (im2col, GEMM) for `images` images of `size` px (byte tiles when `b.table` is given). */
   prepare(images: number, size: number, b: PatchEmbedBuffers): Dispatch[] {
     const P = this.options.patchSize;
     if (!Number.isInteger(size) || size < P || size % P) throw invalidParameter('size', `positive multiple of the patch size ${P}`, size);
     if (!Number.isInteger(images) || images < 1) throw invalidParameter('images', 'positive integer', images);
     const grid = size / P, K = 3 * P * P, rows = images * grid * grid, total = rows * K;
     if (total >= 2 ** 32) throw new InvalidParameterError(`patch embedding of ${images} images of ${size} px is too large for one call`);
-    if (b.pixels.size < images * 3 * size * size * 4) throw new InvalidParameterError('patch-embed pixels: buffer too small');
+    if (b.pixels.size < images * 3 * size * size * (b.table ? 1 : 4)) throw new InvalidParameterError('patch-embed pixels: buffer too small');
     if (b.cols.size < im2colBytes(images, size, P, this.options.precision)) throw new InvalidParameterError('patch-embed cols: buffer too small');
     const [gx, gy] = spreadGroups(Math.ceil(total / 256), this.ctx.device.limits.maxComputeWorkgroupsPerDimension);
     const uniform = uniformWords(this.ctx.device, [size, P, grid, K, total, gx, 0, 0]);
-    const im2col: Dispatch = { label: 'im2col', pipeline: this.im2col, bindGroup: bindAll(this.ctx.device, this.im2col, uniform, [b.pixels, b.cols]), groups: [gx, gy, 1], uniform };
+    const pipeline = b.table ? this.im2colRgb8 : this.im2col;
+    const im2col: Dispatch = { label: 'im2col', pipeline, bindGroup: bindAll(this.ctx.device, pipeline, uniform, b.table ? [b.pixels, b.cols, b.table] : [b.pixels, b.cols]), groups: [gx, gy, 1], uniform };
     return [im2col, this.matmul.prepare({ M: rows, N: this.options.dim, K }, { x: b.cols, w: b.weight, bias: b.bias, out: b.out })];
   }
 

@@ -51,6 +51,12 @@ export interface Encoder {
    * sequence with the position grid resized (native-resolution regions); engines that have it.
    */
   embedRegion?(pixels: Float32Array, n: number, size: number, options?: EmbedOptions): Promise<EmbedResult>;
+  /**
+   * `n` tiles already at the input size as interleaved RGB bytes (`n × inputSize × inputSize × 3`),
+   * normalised by the engine exactly as `preprocessTiles` would (same embeddings as `embed` of its
+   * output), for engines that can take bytes: a quarter of the upload and no host pass per pixel.
+   */
+  embedRgb?(rgb: Uint8Array, n: number, options?: EmbedOptions): Promise<EmbedResult>;
   /** Releases native resources; safe to call twice. */
   close(): Promise<void>;
 }

@@ -19,6 +19,7 @@ import type { ModelLocation, ModelManifest } from './manifest.ts';
 import type { EmbedOptions, EmbedResult, Encoder, EngineTimings } from './types.ts';
 import { loadVitWeights, type SafetensorsSourceOptions } from './vit-weight-source.ts';
 import { VitGpuModel, type VitModelOptions } from './webgpu-vit-model.ts';
+import { normalizeTable } from './preprocess.ts';
 import type { VitConfig } from './vit-config.ts';
 
 /** Options of {@link WebGpuVitEncoder.create}. */
@@ -53,6 +54,7 @@ export class WebGpuVitEncoder implements Encoder {
     const ctx = options.context ?? await GpuContext.create(options.gpu);
     try {
       const model = await VitGpuModel.create(ctx, config, weights, options);
+      model.setByteInput(normalizeTable(manifest.mean, manifest.std));
       return new WebGpuVitEncoder(manifest, config, model, ctx, !options.context, maxBatch);
     } catch (err) {
       if (!options.context) await ctx.destroy();
@@ -69,6 +71,11 @@ export class WebGpuVitEncoder implements Encoder {
     return this.run(pixels, n, this.manifest.inputSize, options);
   }
 
+  /** Tiles as RGB bytes at the input size, normalised on the GPU (same embeddings as `embed`). */
+  async embedRgb(rgb: Uint8Array, n: number, options: EmbedOptions = {}): Promise<EmbedResult> {
+    return this.run(rgb, n, this.manifest.inputSize, options);
+  }
+
   /**
    * Encodes `n` images of `size` × `size` px (normalised NCHW f32; size a multiple of the patch
    * size) as one sequence each; position embeddings are resized to the grid.
@@ -77,7 +84,7 @@ export class WebGpuVitEncoder implements Encoder {
     return this.run(pixels, n, size, options);
   }
 
-  private async run(pixels: Float32Array, n: number, size: number, options: EmbedOptions): Promise<EmbedResult> {
+  private async run(pixels: Float32Array | Uint8Array, n: number, size: number, options: EmbedOptions): Promise<EmbedResult> {
     if (this.closed) throw new UnprocessableError(`encoder for ${this.manifest.name} is closed`);
     if (!Number.isInteger(n) || n < 0) throw invalidParameter('n', 'non-negative integer', n);
     const tileLen = 3 * size * size;

@@ -85,6 +85,8 @@ interface Plan {
 export class VitGpuModel {
   private readonly plans = new Map<string, Plan>();
   private readonly owned: GPUBuffer[] = [];
+  /** f32 [3, 256] byte → normalised value per channel, for byte input (`setByteInput`). */
+  private byteTable?: GPUBuffer;
 
   private constructor(
     readonly ctx: GpuContext, readonly config: VitConfig, readonly precision: 'f16' | 'f32', private readonly options: VitModelOptions,
@@ -174,12 +176,16 @@ export class VitGpuModel {
    * Runs `images` images of `size` px (NCHW f32, normalised; size a multiple of the patch size,
    * position embeddings resized when it differs from the trained size).
    */
-  async forward(pixels: Float32Array, images: number, size: number, withTokens = false, into?: ForwardDestination): Promise<VitForwardResult> {
-    const plan = this.plan(images, size, withTokens);
+  async forward(pixels: Float32Array | Uint8Array, images: number, size: number, withTokens = false, into?: ForwardDestination): Promise<VitForwardResult> {
+    const bytes = pixels instanceof Uint8Array;
+    if (bytes && !this.byteTable) throw new DeviceError('byte input needs setByteInput first');
+    const plan = this.plan(images, size, withTokens, bytes);
     if (pixels.length !== images * 3 * size * size) throw invalidParameter('pixels.length', `${images} × 3 × ${size}²`, pixels.length);
     this.ctx.checkAlive();
     const t0 = performance.now();
-    this.ctx.device.queue.writeBuffer(plan.pixels, 0, pixels.buffer, pixels.byteOffset, pixels.byteLength);
+    // writeBuffer takes whole words: bytes of an odd total are padded.
+    const data = bytes && pixels.byteLength % 4 ? padTo4(pixels) : pixels;
+    this.ctx.device.queue.writeBuffer(plan.pixels, 0, data.buffer, data.byteOffset, data.byteLength);
     const enc = this.ctx.device.createCommandEncoder({ label: 'vit-forward' });
     this.record(enc, plan);
     enc.copyBufferToBuffer(plan.out, 0, plan.staging, 0, plan.outBytes);
@@ -256,11 +262,26 @@ export class VitGpuModel {
     pass?.end();
   }
 
-  private plan(images: number, size: number, withTokens: boolean): Plan {
+  /**
+   * Lets `forward` take raw tiles: interleaved RGB bytes [images, size, size, 3], normalised on the
+   * GPU through `table` (f32 [3, 256], preprocess.ts `normalizeTable`), so the columns equal those
+   * of the host-normalised f32 input exactly.
+   */
+  setByteInput(table: Float32Array): void {
+    if (table.length !== 768) throw invalidParameter('table.length', '3 × 256', table.length);
+    if (this.byteTable) { // plans hold the old table in their bind groups
+      for (const p of this.plans.values()) this.free(p);
+      this.plans.clear();
+      this.byteTable.destroy();
+    }
+    this.byteTable = this.ctx.upload(table, GPUBufferUsage.STORAGE, 'byte-normalise-table');
+  }
+
+  private plan(images: number, size: number, withTokens: boolean, bytes = false): Plan {
     const c = this.config;
     if (!Number.isInteger(images) || images < 1) throw invalidParameter('images', 'positive integer', images);
     if (!Number.isInteger(size) || size < c.patchSize || size % c.patchSize) throw invalidParameter('size', `positive multiple of the patch size ${c.patchSize}`, size);
-    const key = `${images}x${size}${withTokens ? 't' : ''}`;
+    const key = `${images}x${size}${withTokens ? 't' : ''}${bytes ? 'u8' : ''}`;
     const cached = this.plans.get(key);
     if (cached) return cached;
     if (this.plans.size >= 3) {
@@ -278,7 +299,7 @@ export class VitGpuModel {
       buffers.push(b);
       return b;
     };
-    const pixels = buf(images * 3 * size * size * 4, 'pixels', GPUBufferUsage.COPY_DST);
+    const pixels = buf(images * 3 * size * size * (bytes ? 1 : 4), 'pixels', GPUBufferUsage.COPY_DST);
     const cols = buf(im2colBytes(images, size, c.patchSize, this.precision), 'cols');
     const patches = buf(images * n * D * e, 'patches');
     const x = buf(rows * D * e, 'x');
@@ -301,7 +322,7 @@ export class VitGpuModel {
     const heads = c.numHeads;
     const useGemm = ga !== undefined && seq <= GEMM_ATTENTION_MAX_SEQ && gemmAttentionBytes({ images, heads, seq }, this.precision) <= GEMM_ATTENTION_MAX_BYTES;
     const attentionPlan = useGemm ? ga.plan({ images, heads, seq }, qkv, att) : undefined;
-    this.k.patch.prepare(images, size, { pixels, weight: this.w.patchW, bias: this.w.patchB, cols, out: patches }).forEach(add);
+    this.k.patch.prepare(images, size, { pixels, weight: this.w.patchW, bias: this.w.patchB, cols, out: patches, ...(bytes ? { table: this.byteTable! } : {}) }).forEach(add);
     add(this.k.tokens.prepare({ images, seq, prefix, D }, { patches, prefixTokens: this.w.prefix, pos, out: x }));
     const eps = c.layerNormEps;
     for (const b of this.w.blocks) {
@@ -329,6 +350,8 @@ export class VitGpuModel {
 
   /** Frees plans, weights and kernel caches (the context stays open). */
   destroy(): void {
+    this.byteTable?.destroy();
+    this.byteTable = undefined;
     for (const p of this.plans.values()) this.free(p);
     this.plans.clear();
     for (const b of this.owned) b.destroy();
@@ -342,6 +365,12 @@ export class VitGpuModel {
   attentionFor(images: number, size: number): string {
     return this.plan(images, size, false).attention ? this.k.gemmAttention!.name : this.k.attention.name;
   }
+}
+
+function padTo4(b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(Math.ceil(b.length / 4) * 4);
+  out.set(b);
+  return out;
 }
 
 const gemmAttentionVerdicts = new WeakMap<GpuContext, boolean>();

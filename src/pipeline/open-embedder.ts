@@ -34,6 +34,8 @@ export function encoderEmbedder(encoder: Encoder): TileEmbedder {
     model: { name: m.name, trained: m.trained, embeddingSize: m.embeddingDim, inputSize: m.inputSize, mpp: m.mpp ?? null },
     device: encoder.device,
     async embed(tiles: RgbImage[], signal?: AbortSignal): Promise<Float32Array> {
+      const rgb = encoder.embedRgb && asInputBytes(tiles, m.inputSize);
+      if (rgb) return (await encoder.embedRgb!(rgb, tiles.length, { signal })).embeddings;
       const pixels = await preprocessTiles(tiles, m);
       const { embeddings } = await encoder.embed(pixels, tiles.length, { signal });
       return embeddings;
@@ -41,9 +43,10 @@ export function encoderEmbedder(encoder: Encoder): TileEmbedder {
     ...(m.outputs.tokens ? {
       async embedTokens(tiles: RgbImage[], signal?: AbortSignal) {
         const t0 = performance.now();
-        const pixels = await preprocessTiles(tiles, m);
+        const rgb = encoder.embedRgb && asInputBytes(tiles, m.inputSize);
+        const pixels = rgb ? undefined : await preprocessTiles(tiles, m);
         const preprocess = performance.now() - t0;
-        const r = await encoder.embed(pixels, tiles.length, { signal, tokens: true });
+        const r = rgb ? await encoder.embedRgb!(rgb, tiles.length, { signal, tokens: true }) : await encoder.embed(pixels!, tiles.length, { signal, tokens: true });
         if (!r.tokens || !r.tokenGrid) throw new UnprocessableError(`encoder '${m.name}' gave no patch tokens`);
         return { embeddings: r.embeddings, tokens: r.tokens, tokensPerTile: r.tokenGrid[0] * r.tokenGrid[1], timings: { preprocess, ...r.timings } };
       },
@@ -63,4 +66,16 @@ export function encoderEmbedder(encoder: Encoder): TileEmbedder {
     } : {}),
     close: () => encoder.close(),
   };
+}
+
+/**
+ * The tiles' bytes end to end when every tile is already `size` × `size` RGB (nothing to resize),
+ * for engines that normalise bytes themselves; else null (the sharp path).
+ */
+function asInputBytes(tiles: RgbImage[], size: number): Uint8Array | null {
+  const len = size * size * 3;
+  if (!tiles.every((t) => t.width === size && t.height === size && t.data.length === len)) return null;
+  const out = new Uint8Array(tiles.length * len);
+  tiles.forEach((t, i) => out.set(t.data, i * len));
+  return out;
 }

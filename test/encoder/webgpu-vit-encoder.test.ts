@@ -12,6 +12,7 @@ import { writeVitModel } from '../../src/encoder/model-store.ts';
 import { OrtEncoder } from '../../src/encoder/ort-encoder.ts';
 import { randomVitWeights } from '../../src/encoder/vit-random.ts';
 import { WebGpuVitEncoder } from '../../src/encoder/webgpu-vit-encoder.ts';
+import { preprocessTiles } from '../../src/encoder/preprocess.ts';
 import { GpuContext } from '../../kernels/gpu/gpu-context.ts';
 import { minRowCosine, randomPixels, tempDir } from './helpers.ts';
 
@@ -88,6 +89,37 @@ describe('WebGpuVitEncoder vs OrtEncoder', () => {
       await gpu.close();
       await ort.close();
     }
+  });
+
+  // Byte tiles (the analysis path, issue 7): RGB bytes normalised on the GPU through the host's
+  // own table give exactly the embeddings and tokens of the host-normalised f32 input, at both
+  // precisions, batches split over forwards, and agree with ORT on that input.
+  it('embedRgb equals embed of preprocessTiles output, f16 and f32', async () => {
+    const model = BUILTIN_MODELS['untrained-test-tiny']!;
+    const loc = await writeVitModel(`${tmp.dir}/rgb8`, model.config, randomVitWeights(model.config, model.seed), {
+      name: 'rgb8', mean: model.mean, std: model.std, mpp: model.mpp, trained: false,
+    });
+    const ort = await OrtEncoder.create(loc, { threads: 1 });
+    const size = model.config.inputSize, n = 3, len = size * size * 3;
+    const tiles = Array.from({ length: n }, (_, t) => ({ width: size, height: size, data: Buffer.from(Uint8Array.from({ length: len }, (_, i) => (i * 37 + t * 101 + ((i / 97) | 0)) & 255)) }));
+    const rgb = new Uint8Array(n * len);
+    tiles.forEach((t, i) => rgb.set(t.data, i * len));
+    const pixels = await preprocessTiles(tiles, ort.manifest);
+    const want = await ort.embed(pixels, n, { tokens: true });
+    for (const precision of ['f16', 'f32'] as const) {
+      const gpu = await WebGpuVitEncoder.create(loc, { context: ctx, maxBatch: 2, precision });
+      try {
+        const host = await gpu.embed(pixels, n, { tokens: true });
+        const bytes = await gpu.embedRgb(rgb, n, { tokens: true });
+        assert.deepEqual(bytes.embeddings, host.embeddings, `${precision} embeddings`);
+        assert.deepEqual(bytes.tokens, host.tokens, `${precision} tokens`);
+        assert.ok(minRowCosine(bytes.embeddings, want.embeddings, model.config.dim) >= 0.999);
+        assert.deepEqual((await gpu.embedRgb(rgb, n)).embeddings, host.embeddings);
+      } finally {
+        await gpu.close();
+      }
+    }
+    await ort.close();
   });
 
   // Attention as two batched GEMMs + softmax (the short-sequence path; on lavapipe through the
