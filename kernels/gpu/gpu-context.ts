@@ -23,6 +23,11 @@ export interface GpuContextOptions {
   backend?: string;
   /** Extra Dawn toggles to enable, after {@link DEFAULT_TOGGLES}. */
   enableToggles?: string[];
+  /**
+   * Keep Dawn's robustness transform (index clamping on every storage and workgroup access).
+   * @defaultValue false, unless LAMINA_GPU_ROBUST=1
+   */
+  robust?: boolean;
   /** Turn off optional features (to test the portable paths on a capable GPU). @defaultValue [] */
   disableFeatures?: GPUFeatureName[];
 }
@@ -76,9 +81,20 @@ function envToggles(): string[] {
   return names;
 }
 
+/**
+ * Dawn's robustness transform clamps every storage and workgroup index in our shaders. On the H200
+ * it halved the flash-attention kernel (75.8 → 35.8 TFLOP/s at S = 16,384; docs/benchmarks.md).
+ * Our shaders are our own (no user WGSL runs here), and their tests poison guard elements around
+ * every output, so an out-of-bounds write shows up there instead of being silently clamped.
+ */
+function robustnessToggles(options: GpuContextOptions): string[] {
+  const robust = options.robust ?? process.env.LAMINA_GPU_ROBUST === '1';
+  return robust ? [] : ['disable_robustness'];
+}
+
 function dawnFlags(options: GpuContextOptions, adapterName?: string): string[] {
   const flags = [
-    `enable-dawn-features=${[...DEFAULT_TOGGLES, ...(options.enableToggles ?? []), ...envToggles()].join(',')}`,
+    `enable-dawn-features=${[...DEFAULT_TOGGLES, ...robustnessToggles(options), ...(options.enableToggles ?? []), ...envToggles()].join(',')}`,
     'disable-dawn-features=timestamp_quantization',
   ];
   if (options.backend) flags.push(`backend=${options.backend}`);
@@ -122,6 +138,8 @@ export class GpuContext {
     readonly device: GPUDevice,
     readonly adapterInfo: { vendor: string; architecture: string; device: string; description: string; backend: string },
     readonly capabilities: GpuCapabilities,
+    /** Dawn toggles beyond {@link DEFAULT_TOGGLES} (robustness off, LAMINA_DAWN_TOGGLES). */
+    readonly extraToggles: string[] = [],
   ) {
     this.pool = new BufferPool(device);
     void device.lost.then((info) => { this.lostReason = `${info.reason}: ${info.message}`; });
@@ -180,14 +198,14 @@ export class GpuContext {
     return new GpuContext(device, {
       vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description,
       backend: options.backend ?? 'default',
-    }, capabilities);
+    }, capabilities, [...robustnessToggles(options), ...(options.enableToggles ?? []), ...envToggles()]);
   }
 
   /** A short description for logs and benchmark headers. */
   describe(): string {
     const c = this.capabilities;
     const feats = [c.shaderF16 && 'f16', c.subgroups && `subgroups ${c.subgroupMinSize}-${c.subgroupMaxSize}`, c.subgroupMatrix && `subgroup-matrix ${c.subgroupMatrixConfigs.map((m) => `${m.componentType}→${m.resultComponentType} ${m.M}x${m.N}x${m.K}`).join(' ')}`, c.timestampQuery && 'timestamps'].filter(Boolean);
-    const extra = envToggles();
+    const extra = this.extraToggles;
     return `${this.adapterInfo.description || this.adapterInfo.device || this.adapterInfo.vendor} [${feats.join(', ')}]${extra.length ? ` toggles ${extra.join(',')}` : ''}`;
   }
 
