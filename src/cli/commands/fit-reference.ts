@@ -7,13 +7,13 @@ import { fitReference } from '../../pipeline/fit-reference.ts';
 
 const usage =
   'lamina fit-reference <slides…> --out bank.lmb [--model name|path] [--tile-size 224] [--mpp µm | --level N] ' +
-  '[--min-tissue 0.5] [--coreset-ratio 0.1] [--k 1] [--batch-size 32] [--engine cpu|webgpu|cuda] [--seed 0]';
+  '[--min-tissue 0.5] [--coreset-ratio 0.1] [--k 1] [--batch-size 32] [--engine cpu|webgpu|cuda] [--seed 0] [--region-size R]';
 
 export const command: Command = {
   summary: 'Build a reference bank (coreset of normal-tissue embeddings) for kNN anomaly scoring',
   usage,
   async run(argv) {
-    const { values, positionals } = parseFlags(argv, { out: { type: 'string' }, ...analysisFlagOptions(['reference', 'scorer', 'threshold', 'min-region-tiles', 'region-size']) }, usage);
+    const { values, positionals } = parseFlags(argv, { out: { type: 'string' }, ...analysisFlagOptions(['reference', 'scorer', 'threshold', 'min-region-tiles']) }, usage);
     if (positionals.length === 0) throw new InvalidParameterError(`Expected one or more slide paths\nUsage: ${usage}`);
     if (!values.out) throw new InvalidParameterError(`Missing required option --out\nUsage: ${usage}`);
     const params = paramsFromFlags(values);
