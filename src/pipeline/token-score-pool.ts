@@ -18,7 +18,9 @@ import { tileTopTokenDistances } from '../scoring/token-gaussian.ts';
 /** A worker's job: tiles [tileStart, tileEnd) of the tokens at `byteOffset` of `buffer`. */
 export interface ScoreJob {
   id: number;
-  model: MahalanobisModel;
+  /** The model, sent once per worker; later jobs name it by `modelId` (workers keep its whitening). */
+  modelId: number;
+  model?: MahalanobisModel;
   buffer: ArrayBufferLike;
   byteOffset: number;
   tileStart: number;
@@ -29,11 +31,15 @@ export interface ScoreJob {
 /** Fewer tiles than this per worker are scored inline: the message round trip would cost more. */
 const MIN_TILES_PER_WORKER = 8;
 
+/** Models a worker keeps (one per analysis in flight in this process). */
+export const WORKER_MODELS = 4;
+
 const ENTRY = new URL('./token-score-worker-entry.mjs', import.meta.url);
 
-interface Pool { workers: Worker[]; pending: Map<number, { resolve: (v: Float64Array) => void; reject: (e: unknown) => void }> }
+interface Pool { workers: Worker[]; sent: Set<number>[]; pending: Map<number, { resolve: (v: Float64Array) => void; reject: (e: unknown) => void }> }
 let pool: Pool | undefined;
 let nextId = 0;
+const modelIds = new WeakMap<MahalanobisModel, number>();
 
 /** Worker threads used for scoring (0: inline). */
 export function scoreThreads(): number {
@@ -69,7 +75,7 @@ function startPool(count: number): Pool {
     w.unref(); // idle workers never keep the process alive; a batch refs them while it waits
     return w;
   });
-  return { workers, pending };
+  return { workers, sent: workers.map(() => new Set<number>()), pending };
 }
 
 /**
@@ -87,6 +93,8 @@ export async function tokenDistancesParallel(model: MahalanobisModel, tokens: Fl
   const p = pool;
   const perTile = tokensPerTile * model.dim;
   const shared = tokens.buffer instanceof SharedArrayBuffer;
+  let modelId = modelIds.get(model);
+  if (modelId === undefined) modelIds.set(model, modelId = nextId++);
   const jobs: Promise<Float64Array>[] = [];
   for (const w of p.workers) w.ref();
   for (let k = 0; k < parts; k++) {
@@ -95,11 +103,18 @@ export async function tokenDistancesParallel(model: MahalanobisModel, tokens: Fl
     let job: ScoreJob;
     let transfer: ArrayBuffer[] = [];
     if (shared) {
-      job = { id, model, buffer: tokens.buffer, byteOffset: tokens.byteOffset, tileStart, tileEnd, tokensPerTile };
+      job = { id, modelId, buffer: tokens.buffer, byteOffset: tokens.byteOffset, tileStart, tileEnd, tokensPerTile };
     } else {
       const own = tokens.slice(tileStart * perTile, tileEnd * perTile);
-      job = { id, model, buffer: own.buffer, byteOffset: -tileStart * perTile * 4, tileStart, tileEnd, tokensPerTile };
+      job = { id, modelId, buffer: own.buffer, byteOffset: -tileStart * perTile * 4, tileStart, tileEnd, tokensPerTile };
       transfer = [own.buffer];
+    }
+    if (!p.sent[k]!.has(modelId)) {
+      job.model = model;
+      const sent = p.sent[k]!;
+      sent.add(modelId);
+      // the worker keeps the same latest models (token-score-worker.ts): forget what it drops
+      if (sent.size > WORKER_MODELS) sent.delete(sent.values().next().value!);
     }
     jobs.push(new Promise((resolve, reject) => {
       p.pending.set(id, { resolve, reject });

@@ -28,3 +28,12 @@ test('worker-thread token statistics equal tileTopTokenDistances, shared or copi
     assert.deepEqual(Array.from(got), Array.from(want), `${tiles} tiles, shared ${shared}, ${threads} threads`);
   }
 });
+
+test('more models than a worker keeps, used again in turn, still score exactly', async () => {
+  const models = Array.from({ length: 6 }, (_, i) => fitTokenGaussian(randomTokens(4, false, 20 + i), 4 * perTile, dim));
+  const tokens = randomTokens(24, true, 99);
+  for (const i of [0, 1, 2, 3, 4, 5, 0, 3, 5, 1]) {
+    const got = await tokenDistancesParallel(models[i]!, tokens, 24, perTile, 3);
+    assert.deepEqual(Array.from(got), Array.from(tileTopTokenDistances(models[i]!, tokens, 24, perTile)), `model ${i}`);
+  }
+});
