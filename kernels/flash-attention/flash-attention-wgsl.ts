@@ -81,6 +81,12 @@ export interface StagedSubgroupMatrixVariant extends SubgroupMatrixTiling {
    * 8 banks for 32 lanes: 4-way conflicts). @defaultValue false
    */
   narrowStage?: boolean;
+  /**
+   * Read each score twice from workgroup memory (for the row max, then for P) instead of keeping the
+   * tile's scores in RPL·CPL private registers between the two passes: fewer registers per
+   * invocation (more workgroups per SM if registers bound them), more workgroup reads. @defaultValue false
+   */
+  rereadS?: boolean;
 }
 
 export type { SubgroupMatrixVariant };
@@ -111,7 +117,7 @@ export function variantKey(v: AttentionVariant): string {
   if (v.path === 'subgroup-matrix') return subgroupMatrixKey(v);
   const o = v.opaqueLoops ? '-opaque' : '';
   if (v.path === 'portable') return `portable-${v.precision}-d${v.headDim}-br${v.rowsPerWorkgroup}-bc${v.keysPerTile}${o}`;
-  return `sgmat2${v.alignedFlag ? '-aligned' : ''}${v.emulate ? '-emu' : ''}${v.flip ? `-flip${v.flip}` : ''}${v.legacySyntax ? '-legacy' : ''}${v.prefetch ? '-pf' : ''}${v.prefetch && v.splitStage ? '-split' : ''}${v.prefetch && v.narrowStage ? '-u32' : ''}-d${v.headDim}-t${v.tile}-sg${v.subgroupSize}x${v.subgroupsPerWorkgroup}-mt${v.mTilesPerSubgroup}-bc${v.keysPerTile}${o}`;
+  return `sgmat2${v.alignedFlag ? '-aligned' : ''}${v.emulate ? '-emu' : ''}${v.flip ? `-flip${v.flip}` : ''}${v.legacySyntax ? '-legacy' : ''}${v.prefetch ? '-pf' : ''}${v.prefetch && v.splitStage ? '-split' : ''}${v.prefetch && v.narrowStage ? '-u32' : ''}${v.rereadS ? '-rs' : ''}-d${v.headDim}-t${v.tile}-sg${v.subgroupSize}x${v.subgroupsPerWorkgroup}-mt${v.mTilesPerSubgroup}-bc${v.keysPerTile}${o}`;
 }
 
 /** WGSL of a variant; throws on shapes the templates cannot express. */
@@ -302,6 +308,9 @@ function stagedWgsl(v: StagedSubgroupMatrixVariant): string {
     LPR: Math.max(1, sg / r), RPL: Math.max(1, r / sg), PST: Math.max(bc, d) + 8,
     EMU_FUNCS: v.emulate ? emulationFunctions(t) : '',
     PREFETCH_FNS: pf ? prefetchFunctions(narrow) : '',
+    SV_DECL: v.rereadS ? '' : '  var sv: array<f32, RPL * CPL>;',
+    SV_KEEP: v.rereadS ? '' : '        sv[rr * CPL + jj] = s;\n',
+    SV_READ: v.rereadS ? 'select(MASKED, sS[base + c] * p.scaleLog2, keep[c] != 0.0)' : 'sv[rr * CPL + jj]',
     PROLOGUE: lines(pipeline.prologue, '  '), TOP: lines(pipeline.top, '    '),
     AFTER_QK: lines(pipeline.afterQk, '    '), BOTTOM: lines(pipeline.bottom, '    '),
     LOAD_Q8: narrow ? 'loadQ8((p.qOffset + (b * p.seqQ + row) * p.qRowStride + h * D) / 2u + (i % D8) * 4u)'

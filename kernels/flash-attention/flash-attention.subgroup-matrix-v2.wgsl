@@ -100,7 +100,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   var lRow: array<f32, RPL>;
   var alphaRow: array<f32, RPL>;
   for (var rr = 0u; rr < opaque(RPL); rr++) { mRow[rr] = MASKED; lRow[rr] = 0.0; alphaRow[rr] = 1.0; }
-  var sv: array<f32, RPL * CPL>;
+{{SV_DECL}}
 
 {{PROLOGUE}}
   for (var kb = 0u; kb < p.seqK; kb += BC) {
@@ -116,8 +116,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       for (var jj = 0u; jj < opaque(CPL); jj++) {
         let c = part + jj * LPR;
         let s = select(MASKED, sS[base + c] * p.scaleLog2, keep[c] != 0.0);
-        sv[rr * CPL + jj] = s;
-        mx = max(mx, s);
+{{SV_KEEP}}        mx = max(mx, s);
       }
       for (var off = 1u; off < opaque(LPR); off <<= 1u) { mx = max(mx, subgroupShuffleXor(mx, off)); }
       let mRef = mRow[rr];
@@ -127,7 +126,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       let pBase = (sgRow0 + row) * PST;
       for (var jj = 0u; jj < opaque(CPL); jj++) {
         let c = part + jj * LPR;
-        let pv = select(0.0, exp2(sv[rr * CPL + jj] - newRef), keep[c] != 0.0);
+        let pv = select(0.0, exp2({{SV_READ}} - newRef), keep[c] != 0.0);
         sum += pv;
         pS[pBase + c] = f16(pv);
       }
