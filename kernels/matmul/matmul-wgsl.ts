@@ -377,6 +377,9 @@ function epilogueGroup(group: [number, number][], run: number, t: number, epiTil
     for (const k of ks) L.push(`    var v${q}_${k} = scr[s${q} + ${k}u] + f32(bias[c${q}_${k}]);`);
     if (residual) for (const k of ks) L.push(`    let r${q}_${k} = f32(y[y${q} + c${q}_${k}]);\n    let g${q}_${k} = f32(gamma[c${q}_${k}]);`);
   });
+  // Every binding stays statically used (the bind group layout is derived from the shader and
+  // Matmul binds all five): a dead branch keeps gamma in the layout of non-residual variants.
+  if (!residual) L.push(`    if (RESIDUAL == 1u) { v0_0 += f32(gamma[c0_0]); }`);
   group.forEach((_, q) => {
     for (const k of ks) {
       if (gelu) L.push(`    v${q}_${k} = gelu(v${q}_${k});`);

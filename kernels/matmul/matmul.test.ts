@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { GpuContext } from '../gpu/gpu-context.ts';
 import { checkMatmul } from './matmul-check.ts';
-import { matmulWgsl, parseShapeSpec, shapeSpec, workgroupBytes, type SubgroupMatrixMatmul } from './matmul-wgsl.ts';
+import { matmulKey, matmulWgsl, parseShapeSpec, shapeSpec, workgroupBytes, type SubgroupMatrixMatmul } from './matmul-wgsl.ts';
+import { bindAll, uniformWords } from '../dispatch/dispatch.ts';
 import { DEFAULT_GEMM_SPEC, GEMM_SHAPE_DEFAULTS, resolveGemmSpec, withEpilogueTiles } from './matmul.ts';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
@@ -105,10 +106,28 @@ describe('subgroup-matrix GEMM WGSL (null backend)', () => {
         { ...base, ...parseShapeSpec('32x32x32-sg1x1-s2-wd'), gelu: true, epiTiles: 2 },
         { ...base, ...parseShapeSpec('32x32x16-sg1x1-s1'), transposeW: true, outF32: true, epiTiles: 2 },
       ];
+      const dev = nullCtx.device;
+      const buf = () => dev.createBuffer({ size: 1 << 16, usage: GPUBufferUsage.STORAGE });
+      const bufs = [buf(), buf(), buf(), buf(), buf()];
+      const uniform = uniformWords(dev, [32, 32, 32, 32, 32, 32, 32, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
       for (const v of variants) {
-        assert.ok(workgroupBytes(v) <= nullCtx.device.limits.maxComputeWorkgroupStorageSize);
-        await nullCtx.pipeline(`test/${shapeSpec(v)}-${v.gelu}-${v.residual}-${v.transposeW}-${v.outF32}`, matmulWgsl(v));
+        assert.ok(workgroupBytes(v) <= dev.limits.maxComputeWorkgroupStorageSize);
+        const pipeline = await nullCtx.pipeline(`test/${matmulKey(v)}`, matmulWgsl(v));
+        // Bind all five buffers as Matmul does: the layout comes from the shader, so a binding a
+        // variant leaves statically unused fails here (it did on the H200 once).
+        dev.pushErrorScope('validation');
+        const enc = dev.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, bindAll(dev, pipeline, uniform, bufs));
+        pass.dispatchWorkgroups(1, 1, 1);
+        pass.end();
+        dev.queue.submit([enc.finish()]);
+        const err = await dev.popErrorScope();
+        assert.equal(err, null, `${matmulKey(v)}: ${err?.message}`);
       }
+      await nullCtx.sync();
+      for (const b of [...bufs, uniform]) b.destroy();
     } finally {
       await nullCtx.destroy();
     }
