@@ -15,7 +15,7 @@ log="$out/gemm-all.log"
 clocks() { nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,clocks.mem,power.draw,temperature.gpu,driver_version --format=csv,noheader | tee -a "$log"; }
 run() { local t=$1 name=$2; shift 2; echo "== $name: $* ($(date -u +%T))" | tee -a "$log"; timeout "$t" "$@" 2>&1 | grep -v Warning | tee -a "$log"; echo "rc ${PIPESTATUS[0]}" | tee -a "$log"; }
 clocks
-run "${T_GEMM:-110}" gemm node --import tsx bench/encoder-gemm.ts --passes 2 --reps 20 --samples 5 --no-attention ${GEMM_SPECS:+--specs "$GEMM_SPECS"} --out "$tmp/best-gemm.txt" --json "$tmp/gemm.json"
+run "${T_GEMM:-120}" gemm node --import tsx bench/encoder-gemm.ts --passes 2 --reps 20 --samples 5 --no-attention ${GEMM_SPECS:+--specs "$GEMM_SPECS"} --out "$tmp/best-gemm.txt" --json "$tmp/gemm.json"
 clocks
 enc=(node bin/lamina.js bench encoder --engine webgpu --model untrained-vit-b16 --batch 64 --reps 5 --check --attention flash)
 run "${T_ENC:-40}" webgpu-default "${enc[@]}" --json "$tmp/webgpu-default.json"

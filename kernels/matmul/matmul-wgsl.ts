@@ -53,6 +53,12 @@ export interface SubgroupMatrixMatmul extends Epilogue, Layout {
    */
   wPrefetch: boolean;
   /**
+   * With wDirect: left matrices loaded straight from storage too: no workgroup staging and no
+   * barrier in the K loop. Needs M % tile = 0 (a 16-row matrix is then wholly inside or wholly past
+   * M; those past it reload the last rows and are not stored): Matmul keeps a staged twin for other M.
+   */
+  xDirect?: boolean;
+  /**
    * Result tiles per epilogue round (one barrier pair each; their residual and bias loads are
    * issued together). Scratch is nsg·epiTiles·T² f32, so chooseMatmul takes the largest that fits.
    * @defaultValue 1
@@ -76,22 +82,22 @@ export function matmulKey(v: MatmulVariant): string {
 
 /** The tiling part of a subgroup-matrix variant as `BMxBNxBK-sgMxN-sS[-wd|-wp]` (`--gemm` in the benches). */
 export function shapeSpec(v: SubgroupMatrixMatmul): string {
-  return `${v.bm}x${v.bn}x${v.bk}-sg${v.sgm}x${v.sgn}-s${v.stages}${v.wPrefetch ? '-wp' : v.wDirect ? '-wd' : ''}`;
+  return `${v.bm}x${v.bn}x${v.bk}-sg${v.sgm}x${v.sgn}-s${v.stages}${v.xDirect ? '-xd' : v.wPrefetch ? '-wp' : v.wDirect ? '-wd' : ''}`;
 }
 
-export type MatmulShapeSpec = Pick<SubgroupMatrixMatmul, 'bm' | 'bn' | 'bk' | 'sgm' | 'sgn' | 'stages' | 'wDirect' | 'wPrefetch'>;
+export type MatmulShapeSpec = Pick<SubgroupMatrixMatmul, 'bm' | 'bn' | 'bk' | 'sgm' | 'sgn' | 'stages' | 'wDirect' | 'wPrefetch' | 'xDirect'>;
 
-/** Parses {@link shapeSpec}'s format (`-wp`: direct W loads, prefetched one K step ahead). */
+/** Parses {@link shapeSpec}'s format (`-wp`: direct W loads, prefetched one K step ahead; `-xd`: X and W direct). */
 export function parseShapeSpec(spec: string): MatmulShapeSpec {
-  const m = /^(\d+)x(\d+)x(\d+)-sg(\d+)x(\d+)-s([12])(-wd|-wp)?$/.exec(spec);
-  if (!m) throw new Error(`GEMM spec '${spec}': expected BMxBNxBK-sgMxN-s1|s2[-wd|-wp], e.g. 128x128x32-sg4x2-s2-wd`);
-  return { bm: +m[1]!, bn: +m[2]!, bk: +m[3]!, sgm: +m[4]!, sgn: +m[5]!, stages: +m[6]! as 1 | 2, wDirect: !!m[7], wPrefetch: m[7] === '-wp' };
+  const m = /^(\d+)x(\d+)x(\d+)-sg(\d+)x(\d+)-s([12])(-wd|-wp|-xd)?$/.exec(spec);
+  if (!m) throw new Error(`GEMM spec '${spec}': expected BMxBNxBK-sgMxN-s1|s2[-wd|-wp|-xd], e.g. 128x128x32-sg4x2-s2-wd`);
+  return { bm: +m[1]!, bn: +m[2]!, bk: +m[3]!, sgm: +m[4]!, sgn: +m[5]!, stages: +m[6]! as 1 | 2, wDirect: !!m[7], wPrefetch: m[7] === '-wp', xDirect: m[7] === '-xd' };
 }
 
 /** Workgroup memory of a variant in bytes (against maxComputeWorkgroupStorageSize). */
 export function workgroupBytes(v: MatmulVariant): number {
   if (v.path === 'portable') return 2 * 64 * 16 * 4;
-  const xs = v.bm * (v.bk + 8) * 2;
+  const xs = v.xDirect && v.wDirect ? 0 : v.bm * (v.bk + 8) * 2;
   const ws = v.wDirect ? 0 : (v.transposeW ? v.bn * (v.bk + 8) : v.bk * (v.bn + 8)) * 2;
   return v.stages * (xs + ws) + v.sgm * v.sgn * (v.epiTiles ?? 1) * v.tile * v.tile * 4;
 }
@@ -139,6 +145,7 @@ function portableWgsl(v: PortableMatmul): string {
 function subgroupMatrixWgsl(v: SubgroupMatrixMatmul): string {
   const { bm, bn, bk, sgm, sgn, subgroupSize: sg, tile: t, stages, wDirect, transposeW: wT } = v;
   const wPre = wDirect && v.wPrefetch;
+  const xD = wDirect && !!v.xDirect;
   const tm = bm / sgm / t, tn = bn / sgn / t;
   const nsg = sgm * sgn, wg = nsg * sg;
   if (!Number.isInteger(tm) || !Number.isInteger(tn) || bk % t || bk % 8 || bn % 8 || (t * t) % sg) {
@@ -148,7 +155,7 @@ function subgroupMatrixWgsl(v: SubgroupMatrixMatmul): string {
   // Chunks of 8 f16 (16 bytes) per staged tile, and how many each invocation moves.
   const xChunks = bm * bk / 8, wChunks = bk * bn / 8;
   const perX = xChunks / wg, perW = wChunks / wg;
-  if (stages === 2 && (!Number.isInteger(perX) || (!wDirect && !Number.isInteger(perW)))) {
+  if (stages === 2 && !xD && (!Number.isInteger(perX) || (!wDirect && !Number.isInteger(perW)))) {
     throw new Error(`double-buffered GEMM needs the ${bm}x${bk} and ${bk}x${bn} tiles to split evenly over ${wg} invocations`);
   }
   const left = `subgroup_matrix_left<f16, ${t}, ${t}>`;
@@ -162,7 +169,10 @@ function subgroupMatrixWgsl(v: SubgroupMatrixMatmul): string {
   const inner: string[] = [];
   for (let kk = 0; kk < bk / t; kk++) {
     inner.push('    {');
-    for (let i = 0; i < tm; i++) inner.push(`      let a_${i} = subgroupMatrixLoad<${left}, row_major>(&xs, xo + (r0 + ${i * t}u) * XS + ${kk * t}u, XS);`);
+    for (let i = 0; i < tm; i++) {
+      if (xD) inner.push(`      let a_${i} = subgroupMatrixLoad<${left}, row_major>(&x, xb + xr_${i} + k0 + ${kk * t}u, p.ldx);`);
+      else inner.push(`      let a_${i} = subgroupMatrixLoad<${left}, row_major>(&xs, xo + (r0 + ${i * t}u) * XS + ${kk * t}u, XS);`);
+    }
     for (let j = 0; j < tn; j++) {
       if (wPre) inner.push(`      let b_${j} = wm_${kk}_${j};`);
       else if (wDirect) inner.push(`      let b_${j} = subgroupMatrixLoad<${right}, row_major>(&w, wb + (k0 + ${kk * t}u) * p.ldw + col0 + c0 + ${j * t}u, p.ldw);`);
@@ -190,7 +200,15 @@ function subgroupMatrixWgsl(v: SubgroupMatrixMatmul): string {
   const xLoad = (i: string, k0: string) => `ldX(xb, row0 + ${i} / ${xRow}, ${k0} + (${i} % ${xRow}) * 8u)`;
   const wLoad = (i: string, k0: string) => wT ? `ldW(wb, col0 + ${i} / ${wRow}, ${k0} + (${i} % ${wRow}) * 8u)` : `ldW(wb, ${k0} + ${i} / ${wRow}, col0 + (${i} % ${wRow}) * 8u)`;
   let loop: string;
-  if (stages === 1) {
+  if (xD) {
+    const rows: string[] = [];
+    for (let i = 0; i < tm; i++) rows.push(`  let xr_${i} = min(row0 + r0 + ${i * t}u, p.M - T) * p.ldx;`);
+    loop = `${rows.join('\n')}
+${wmDecl.join('\n')}
+  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+${wmFetch}${inner.join('\n')}${wmAfter}
+  }`;
+  } else if (stages === 1) {
     loop = `${wmDecl.join('\n')}
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
     workgroupBarrier();
@@ -280,22 +298,21 @@ const GELU: u32 = ${v.gelu ? 1 : 0}u;
 const RESIDUAL: u32 = ${v.residual ? 1 : 0}u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> x: array<${xD ? 'f16' : 'vec4<u32>'}>;
 @group(0) @binding(2) var<storage, read> w: array<${wDirect ? 'f16' : 'vec4<u32>'}>;
 @group(0) @binding(3) var<storage, read> bias: array<f16>;
 @group(0) @binding(4) var<storage, read> gamma: array<f16>;
 @group(0) @binding(5) var<storage, read_write> y: array<${yt}>;
 
-var<workgroup> xs: array<f16, ${stages} * XT>;
-${wDirect ? '' : `var<workgroup> ws: array<f16, ${stages} * WT>;\n`}var<workgroup> scr: array<f32, ${nsg * epiTiles} * TT>;
+${xD ? '' : `var<workgroup> xs: array<f16, ${stages} * XT>;\n`}${wDirect ? '' : `var<workgroup> ws: array<f16, ${stages} * WT>;\n`}var<workgroup> scr: array<f32, ${nsg * epiTiles} * TT>;
 
 ${GELU_FN}
 
-// 8 f16 of X at (row, k..k+8); zeros outside.
+${xD ? '' : `// 8 f16 of X at (row, k..k+8); zeros outside.
 fn ldX(xb: u32, row: u32, k: u32) -> vec4<u32> {
   if (row < p.M && k < p.K) { return x[(xb + row * p.ldx + k) / 8u]; }
   return vec4<u32>(0u);
-}
+}`}
 ${wDirect ? '' : wT ? `// 8 f16 of the [N, K] operand at (n, k..k+8); zeros outside.
 fn ldW(wb: u32, n: u32, k: u32) -> vec4<u32> {
   if (n < p.N && k < p.K) { return w[(wb + n * p.ldw + k) / 8u]; }
@@ -306,12 +323,12 @@ fn ldW(wb: u32, k: u32, n: u32) -> vec4<u32> {
   return vec4<u32>(0u);
 }`}
 
-fn putX(at: u32, q: vec4<u32>) {
+${xD ? '' : `fn putX(at: u32, q: vec4<u32>) {
   let a = bitcast<vec2<f16>>(q.x); let b = bitcast<vec2<f16>>(q.y);
   let c = bitcast<vec2<f16>>(q.z); let d = bitcast<vec2<f16>>(q.w);
   xs[at] = a.x; xs[at + 1u] = a.y; xs[at + 2u] = b.x; xs[at + 3u] = b.y;
   xs[at + 4u] = c.x; xs[at + 5u] = c.y; xs[at + 6u] = d.x; xs[at + 7u] = d.y;
-}
+}`}
 ${wDirect ? '' : `fn putW(at: u32, q: vec4<u32>) {
   let a = bitcast<vec2<f16>>(q.x); let b = bitcast<vec2<f16>>(q.y);
   let c = bitcast<vec2<f16>>(q.z); let d = bitcast<vec2<f16>>(q.w);

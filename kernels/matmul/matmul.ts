@@ -126,7 +126,7 @@ export function chooseMatmul(caps: GpuCapabilities, options: MatmulOptions, maxW
       const make = (s: MatmulShapeSpec): SubgroupMatrixMatmul => {
         // Direct W loads have no bounds checks of their own: only for whole tiles of row-major W.
         const wDirect = s.wDirect && !transposeW && options.N % s.bn === 0 && options.K % s.bk === 0;
-        return { path: 'subgroup-matrix', ...s, wDirect, wPrefetch: wDirect && s.wPrefetch, subgroupSize: sg, tile: config.M, gelu, residual, transposeW, outF32 };
+        return { path: 'subgroup-matrix', ...s, wDirect, wPrefetch: wDirect && s.wPrefetch, xDirect: wDirect && !!s.xDirect, subgroupSize: sg, tile: config.M, gelu, residual, transposeW, outF32 };
       };
       const { spec, explicit } = resolveGemmSpec(options.spec, options);
       let v: SubgroupMatrixMatmul = make(parseShapeSpec(spec));
@@ -160,7 +160,9 @@ export function withEpilogueTiles(v: SubgroupMatrixMatmul, maxWorkgroupBytes: nu
 export class Matmul {
   private readonly ones = new Map<number, GPUBuffer>();
 
-  private constructor(readonly ctx: GpuContext, readonly variant: MatmulVariant, readonly precision: 'f16' | 'f32', private readonly pipeline: GPUComputePipeline) {}
+  private constructor(readonly ctx: GpuContext, readonly variant: MatmulVariant, readonly precision: 'f16' | 'f32', private readonly pipeline: GPUComputePipeline,
+    /** Staged twin of an X-direct variant, for M not a multiple of the matrix side. */
+    private readonly staged?: { variant: MatmulVariant; pipeline: GPUComputePipeline }) {}
 
   /** Compiles (once per context and variant) the kernel. */
   static async create(ctx: GpuContext, options: MatmulOptions): Promise<Matmul> {
@@ -168,7 +170,12 @@ export class Matmul {
     resolveGemmSpec(options.spec, options);
     const variant = chooseMatmul(ctx.capabilities, options, ctx.device.limits.maxComputeWorkgroupStorageSize);
     const pipeline = await ctx.pipeline(matmulKey(variant), matmulWgsl(variant));
-    return new Matmul(ctx, variant, options.precision, pipeline);
+    let staged: { variant: MatmulVariant; pipeline: GPUComputePipeline } | undefined;
+    if (variant.path === 'subgroup-matrix' && variant.xDirect) {
+      const sv = withEpilogueTiles({ ...variant, xDirect: false, epiTiles: undefined }, ctx.device.limits.maxComputeWorkgroupStorageSize);
+      staged = { variant: sv, pipeline: await ctx.pipeline(matmulKey(sv), matmulWgsl(sv)) };
+    }
+    return new Matmul(ctx, variant, options.precision, pipeline, staged);
   }
 
   get name(): string { return matmulKey(this.variant); }
@@ -212,13 +219,15 @@ export class Matmul {
     need('bias', b.bias, N);
     if (b.gamma) need('gamma', b.gamma, N);
     if ([b.x, b.w, b.bias, b.gamma].includes(b.out)) throw new InvalidParameterError('matmul output must not alias an input');
+    const direct = !(this.staged && M % (v as SubgroupMatrixMatmul).tile);
+    const pipeline = direct ? this.pipeline : this.staged!.pipeline;
     const [tm, tn] = outputTile(v);
     const limit = this.ctx.device.limits.maxComputeWorkgroupsPerDimension;
     const gx = Math.ceil(N / tn), gy = Math.ceil(M / tm);
     if (gx > limit || gy > limit || batch > limit) throw new InvalidParameterError(`matmul grid ${gx}×${gy}×${batch} exceeds ${limit} workgroups per dimension`);
     const uniform = uniformWords(this.ctx.device, [M, N, K, kw, shape.x.ld, shape.w.ld, shape.y.ld, heads, xl[0]!, xl[1]!, xl[2]!, 0, wl[0]!, wl[1]!, wl[2]!, 0, yl[0]!, yl[1]!, yl[2]!, 0]);
-    const bindGroup = bindAll(this.ctx.device, this.pipeline, uniform, [b.x, b.w, b.bias, b.gamma ?? this.onesFor(N), b.out]);
-    return { label: this.name, pipeline: this.pipeline, bindGroup, groups: [gx, gy, batch], uniform };
+    const bindGroup = bindAll(this.ctx.device, pipeline, uniform, [b.x, b.w, b.bias, b.gamma ?? this.onesFor(N), b.out]);
+    return { label: direct ? this.name : matmulKey(this.staged!.variant), pipeline, bindGroup, groups: [gx, gy, batch], uniform };
   }
 
   private onesFor(n: number): GPUBuffer {
