@@ -27,8 +27,9 @@ import { recordDispatch } from '../kernels/dispatch/dispatch.ts';
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const { values } = parseArgs({ options: { specs: { type: 'string' }, reps: { type: 'string' }, samples: { type: 'string' }, passes: { type: 'string' }, out: { type: 'string' }, json: { type: 'string' }, images: { type: 'string' }, 'no-attention': { type: 'boolean' } } });
 const specs = (values.specs ?? [DEFAULT_GEMM_SPEC, '64x128x32-sg2x2-s2-wd', '64x64x32-sg2x2-s2-wd', '128x64x32-sg4x1-s2-wd',
-  '128x256x32-sg2x4-s2-wd', '128x128x64-sg4x2-s2-wd', '64x128x32-sg2x2-s2-wp', '128x128x32-sg4x2-s2-wp', '128x256x32-sg2x4-s2-wp',
-  '64x128x32-sg2x2-s2-xd', '128x128x32-sg4x2-s2-xd', '128x256x32-sg2x4-s2-xd', '128x128x64-sg4x2-s2-xd'].join(',')).split(',');
+  '128x256x32-sg2x4-s2-wd', '64x128x32-sg2x2-s2-wp', '128x128x32-sg4x2-s2-wp',
+  '64x128x32-sg2x2-s2-xd', '128x128x32-sg4x2-s2-xd', '128x256x32-sg2x4-s2-xd', '128x128x64-sg4x2-s2-xd',
+  '64x128x32-sg2x2-s2-xp', '128x128x32-sg4x2-s2-xp'].join(',')).split(',');
 const reps = Number(values.reps ?? 20), samples = Number(values.samples ?? 5), passes = Number(values.passes ?? 2);
 const images = Number(values.images ?? 64);
 const D = 768, H = 3072, S = 197, M = images * S;

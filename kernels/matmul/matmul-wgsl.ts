@@ -82,16 +82,20 @@ export function matmulKey(v: MatmulVariant): string {
 
 /** The tiling part of a subgroup-matrix variant as `BMxBNxBK-sgMxN-sS[-wd|-wp]` (`--gemm` in the benches). */
 export function shapeSpec(v: SubgroupMatrixMatmul): string {
-  return `${v.bm}x${v.bn}x${v.bk}-sg${v.sgm}x${v.sgn}-s${v.stages}${v.xDirect ? '-xd' : v.wPrefetch ? '-wp' : v.wDirect ? '-wd' : ''}`;
+  const d = v.xDirect ? (v.wPrefetch ? '-xp' : '-xd') : v.wPrefetch ? '-wp' : v.wDirect ? '-wd' : '';
+  return `${v.bm}x${v.bn}x${v.bk}-sg${v.sgm}x${v.sgn}-s${v.stages}${d}`;
 }
 
 export type MatmulShapeSpec = Pick<SubgroupMatrixMatmul, 'bm' | 'bn' | 'bk' | 'sgm' | 'sgn' | 'stages' | 'wDirect' | 'wPrefetch' | 'xDirect'>;
 
-/** Parses {@link shapeSpec}'s format (`-wp`: direct W loads, prefetched one K step ahead; `-xd`: X and W direct). */
+/**
+ * Parses {@link shapeSpec}'s format. `-wd`: W matrices straight from storage; `-wp`: those
+ * prefetched one K step ahead; `-xd`: X matrices direct too; `-xp`: both direct and prefetched.
+ */
 export function parseShapeSpec(spec: string): MatmulShapeSpec {
-  const m = /^(\d+)x(\d+)x(\d+)-sg(\d+)x(\d+)-s([12])(-wd|-wp|-xd)?$/.exec(spec);
-  if (!m) throw new Error(`GEMM spec '${spec}': expected BMxBNxBK-sgMxN-s1|s2[-wd|-wp|-xd], e.g. 128x128x32-sg4x2-s2-wd`);
-  return { bm: +m[1]!, bn: +m[2]!, bk: +m[3]!, sgm: +m[4]!, sgn: +m[5]!, stages: +m[6]! as 1 | 2, wDirect: !!m[7], wPrefetch: m[7] === '-wp', xDirect: m[7] === '-xd' };
+  const m = /^(\d+)x(\d+)x(\d+)-sg(\d+)x(\d+)-s([12])(-wd|-wp|-xd|-xp)?$/.exec(spec);
+  if (!m) throw new Error(`GEMM spec '${spec}': expected BMxBNxBK-sgMxN-s1|s2[-wd|-wp|-xd|-xp], e.g. 128x128x32-sg4x2-s2-wd`);
+  return { bm: +m[1]!, bn: +m[2]!, bk: +m[3]!, sgm: +m[4]!, sgn: +m[5]!, stages: +m[6]! as 1 | 2, wDirect: !!m[7], wPrefetch: m[7] === '-wp' || m[7] === '-xp', xDirect: m[7] === '-xd' || m[7] === '-xp' };
 }
 
 /** Workgroup memory of a variant in bytes (against maxComputeWorkgroupStorageSize). */
@@ -146,6 +150,7 @@ function subgroupMatrixWgsl(v: SubgroupMatrixMatmul): string {
   const { bm, bn, bk, sgm, sgn, subgroupSize: sg, tile: t, stages, wDirect, transposeW: wT } = v;
   const wPre = wDirect && v.wPrefetch;
   const xD = wDirect && !!v.xDirect;
+  const xPre = xD && wPre;
   const tm = bm / sgm / t, tn = bn / sgn / t;
   const nsg = sgm * sgn, wg = nsg * sg;
   if (!Number.isInteger(tm) || !Number.isInteger(tn) || bk % t || bk % 8 || bn % 8 || (t * t) % sg) {
@@ -170,7 +175,8 @@ function subgroupMatrixWgsl(v: SubgroupMatrixMatmul): string {
   for (let kk = 0; kk < bk / t; kk++) {
     inner.push('    {');
     for (let i = 0; i < tm; i++) {
-      if (xD) inner.push(`      let a_${i} = subgroupMatrixLoad<${left}, row_major>(&x, xb + xr_${i} + k0 + ${kk * t}u, p.ldx);`);
+      if (xPre) inner.push(`      let a_${i} = xm_${kk}_${i};`);
+      else if (xD) inner.push(`      let a_${i} = subgroupMatrixLoad<${left}, row_major>(&x, xb + xr_${i} + k0 + ${kk * t}u, p.ldx);`);
       else inner.push(`      let a_${i} = subgroupMatrixLoad<${left}, row_major>(&xs, xo + (r0 + ${i * t}u) * XS + ${kk * t}u, XS);`);
     }
     for (let j = 0; j < tn; j++) {
@@ -190,6 +196,12 @@ function subgroupMatrixWgsl(v: SubgroupMatrixMatmul): string {
     wmDecl.push(`  var wm_${kk}_${j} = ${at('0u')};`);
     wmNext.push(`    let wn_${kk}_${j} = ${at('kn')};`);
     wmSwap.push(`    wm_${kk}_${j} = wn_${kk}_${j};`);
+  }
+  if (xPre) for (let kk = 0; kk < bk / t; kk++) for (let i = 0; i < tm; i++) {
+    const at = (k: string) => `subgroupMatrixLoad<${left}, row_major>(&x, xb + xr_${i} + ${k} + ${kk * t}u, p.ldx)`;
+    wmDecl.push(`  var xm_${kk}_${i} = ${at('0u')};`);
+    wmNext.push(`    let xn_${kk}_${i} = ${at('kn')};`);
+    wmSwap.push(`    xm_${kk}_${i} = xn_${kk}_${i};`);
   }
   const wmFetch = wPre ? `    let kn = min(k0 + BK, p.K - BK);\n${wmNext.join('\n')}\n` : '';
   const wmAfter = wPre ? `\n${wmSwap.join('\n')}` : '';

@@ -50,7 +50,7 @@ describe('matmul kernel (portable path on this adapter)', () => {
 // backend allows 16 KiB of workgroup memory, so the tiles are small; the generator is the same.
 describe('subgroup-matrix GEMM WGSL (null backend)', () => {
   it('tiling specs round-trip', () => {
-    for (const spec of ['128x128x32-sg4x2-s1', '128x128x32-sg2x2-s2-wd', '64x128x32-sg2x2-s2', '128x256x32-sg2x4-s2-wp', '128x128x32-sg4x2-s2-xd']) {
+    for (const spec of ['128x128x32-sg4x2-s1', '128x128x32-sg2x2-s2-wd', '64x128x32-sg2x2-s2', '128x256x32-sg2x4-s2-wp', '128x128x32-sg4x2-s2-xd', '64x128x32-sg2x2-s2-xp']) {
       assert.equal(shapeSpec({ ...parseShapeSpec(spec), path: 'subgroup-matrix', subgroupSize: 32, tile: 16, gelu: false, residual: false, transposeW: false, outF32: false }), spec);
     }
     assert.throws(() => parseShapeSpec('128x128'), /expected/);
@@ -108,6 +108,8 @@ describe('subgroup-matrix GEMM WGSL (null backend)', () => {
         // X and W straight from storage (no staging, no barrier in the K loop).
         { ...base, ...parseShapeSpec('32x32x32-sg1x1-s2-xd'), gelu: true, epiTiles: 4 },
         { ...base, ...parseShapeSpec('64x32x16-sg1x1-s1-xd'), residual: true, epiTiles: 2 },
+        { ...base, ...parseShapeSpec('32x32x32-sg1x1-s2-xp'), residual: true, epiTiles: 4 },
+        { ...base, ...parseShapeSpec('64x32x16-sg1x1-s1-xp'), gelu: true },
       ];
       const dev = nullCtx.device;
       const buf = () => dev.createBuffer({ size: 1 << 16, usage: GPUBufferUsage.STORAGE });
