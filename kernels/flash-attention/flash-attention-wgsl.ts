@@ -87,6 +87,12 @@ export interface StagedSubgroupMatrixVariant extends SubgroupMatrixTiling {
    * invocation (more workgroups per SM if registers bound them), more workgroup reads. @defaultValue false
    */
   rereadS?: boolean;
+  /**
+   * Give P's scratch the stride BC + 8 instead of max(BC, D) + 8 and stage Q through it in chunks
+   * of min(BC, D) columns: 8 KB less workgroup memory at D = 64 (46 → 38 KB for NSG 8), and NSG 8
+   * fits at D = 128. @defaultValue false
+   */
+  compactP?: boolean;
 }
 
 export type { SubgroupMatrixVariant };
@@ -108,7 +114,7 @@ export function workgroupBytes(v: AttentionVariant): number {
   if (v.path === 'subgroup-matrix') return subgroupMatrixWorkgroupBytes(v);
   const br = rowsPerWorkgroup(v);
   const ks = v.headDim + 8;
-  const pst = Math.max(v.keysPerTile, v.headDim) + 8;
+  const pst = (v.compactP ? v.keysPerTile : Math.max(v.keysPerTile, v.headDim)) + 8;
   return 2 * v.keysPerTile * ks * 2 + br * (v.keysPerTile + 4) * 4 + br * pst * 2 + v.keysPerTile * 4 + (v.alignedFlag ? 16 : 4);
 }
 
@@ -117,7 +123,7 @@ export function variantKey(v: AttentionVariant): string {
   if (v.path === 'subgroup-matrix') return subgroupMatrixKey(v);
   const o = v.opaqueLoops ? '-opaque' : '';
   if (v.path === 'portable') return `portable-${v.precision}-d${v.headDim}-br${v.rowsPerWorkgroup}-bc${v.keysPerTile}${o}`;
-  return `sgmat2${v.alignedFlag ? '-aligned' : ''}${v.emulate ? '-emu' : ''}${v.flip ? `-flip${v.flip}` : ''}${v.legacySyntax ? '-legacy' : ''}${v.prefetch ? '-pf' : ''}${v.prefetch && v.splitStage ? '-split' : ''}${v.prefetch && v.narrowStage ? '-u32' : ''}${v.rereadS ? '-rs' : ''}-d${v.headDim}-t${v.tile}-sg${v.subgroupSize}x${v.subgroupsPerWorkgroup}-mt${v.mTilesPerSubgroup}-bc${v.keysPerTile}${o}`;
+  return `sgmat2${v.alignedFlag ? '-aligned' : ''}${v.emulate ? '-emu' : ''}${v.flip ? `-flip${v.flip}` : ''}${v.legacySyntax ? '-legacy' : ''}${v.prefetch ? '-pf' : ''}${v.prefetch && v.splitStage ? '-split' : ''}${v.prefetch && v.narrowStage ? '-u32' : ''}${v.rereadS ? '-rs' : ''}${v.compactP ? '-cp' : ''}-d${v.headDim}-t${v.tile}-sg${v.subgroupSize}x${v.subgroupsPerWorkgroup}-mt${v.mTilesPerSubgroup}-bc${v.keysPerTile}${o}`;
 }
 
 /** WGSL of a variant; throws on shapes the templates cannot express. */
@@ -213,9 +219,28 @@ function stagedWgsl(v: StagedSubgroupMatrixVariant): string {
   const nt = bc / t;
   const lines = (xs: string[], indent: string) => xs.map((x) => indent + x).join('\n');
 
+  // Q staged through pS in chunks of qw columns (all of D unless compactP)
+  const qw = v.compactP ? Math.min(bc, d) : d;
+  if (d % qw) throw new Error(`subgroup-matrix attention cannot stage Q of D=${d} in chunks of ${qw}`);
+  const narrowQ = (v.prefetch ?? false) && (v.narrowStage ?? false);
   const loadQ: string[] = [];
-  for (let a = 0; a < mt; a++) for (let kd = 0; kd < dt; kd++) {
-    loadQ.push(`let q_${a}_${kd} = ${ops.load('left', 'pS', `(sgRow0 + ${a * t}u) * PST + ${kd * t}u`, false, 'PST')};`);
+  for (let c = 0; c < d / qw; c++) {
+    if (c > 0) loadQ.push('workgroupBarrier();');
+    const col = `${c * qw}u + (i % ${qw / 8}u) * 8u`;
+    const src = `(p.qOffset + (b * p.seqQ + row) * p.qRowStride + h * D + ${col})`;
+    loadQ.push(
+      `for (var i = lid; i < BR * ${qw / 8}u; i += WG) {`,
+      `  let r = i / ${qw / 8}u;`,
+      '  let row = q0 + r;',
+      '  var w = vec4<u32>(0u);',
+      `  if (row < p.seqQ) { w = ${narrowQ ? `loadQ8(${src} / 2u)` : `q[${src} / 8u]`}; }`,
+      `  put8P(r * PST + (i % ${qw / 8}u) * 8u, w);`,
+      '}',
+      'workgroupBarrier();',
+    );
+    for (let a = 0; a < mt; a++) for (let kd = (c * qw) / t; kd < ((c + 1) * qw) / t; kd++) {
+      loadQ.push(`let q_${a}_${kd} = ${ops.load('left', 'pS', `(sgRow0 + ${a * t}u) * PST + ${kd * t - c * qw}u`, false, 'PST')};`);
+    }
   }
   const declareO: string[] = [];
   for (let a = 0; a < mt; a++) for (let dn = 0; dn < dt; dn++) declareO.push(`var o_${a}_${dn} = ${ops.zero};`);
@@ -288,7 +313,7 @@ function stagedWgsl(v: StagedSubgroupMatrixVariant): string {
   const reset = 'if (lid == 0u) { rescaleFlag = 0u; }';
   const pf = v.prefetch ?? false;
   const split = pf && (v.splitStage ?? false);
-  const narrow = pf && (v.narrowStage ?? false);
+  const narrow = narrowQ;
   // where the K/V tile is written to workgroup memory and the next one fetched (see PREFETCH_FNS)
   const pipeline = split ? {
     prologue: ['fetchK(b, h, 0u, lid);', 'fetchV(b, h, 0u, lid);', 'stashK(lid);', 'stashV(lid);', reset, 'workgroupBarrier();',
@@ -305,7 +330,7 @@ function stagedWgsl(v: StagedSubgroupMatrixVariant): string {
   const wgsl = fill(template('flash-attention.subgroup-matrix-v2.wgsl'), {
     ENABLES: enables.join('\n'), BINDINGS: attentionBindingsWgsl(narrow ? 'u32' : 'vec4<u32>', 'u32'),
     OPAQUE: v.opaqueLoops ? 1 : 0, D: d, T: t, SG: sg, NSG: v.subgroupsPerWorkgroup, R: r, BC: bc,
-    LPR: Math.max(1, sg / r), RPL: Math.max(1, r / sg), PST: Math.max(bc, d) + 8,
+    LPR: Math.max(1, sg / r), RPL: Math.max(1, r / sg), PST: (v.compactP ? bc : Math.max(bc, d)) + 8,
     EMU_FUNCS: v.emulate ? emulationFunctions(t) : '',
     PREFETCH_FNS: pf ? prefetchFunctions(narrow) : '',
     SV_DECL: v.rereadS ? '' : '  var sv: array<f32, RPL * CPL>;',
@@ -313,8 +338,6 @@ function stagedWgsl(v: StagedSubgroupMatrixVariant): string {
     SV_READ: v.rereadS ? 'select(MASKED, sS[base + c] * p.scaleLog2, keep[c] != 0.0)' : 'sv[rr * CPL + jj]',
     PROLOGUE: lines(pipeline.prologue, '  '), TOP: lines(pipeline.top, '    '),
     AFTER_QK: lines(pipeline.afterQk, '    '), BOTTOM: lines(pipeline.bottom, '    '),
-    LOAD_Q8: narrow ? 'loadQ8((p.qOffset + (b * p.seqQ + row) * p.qRowStride + h * D) / 2u + (i % D8) * 4u)'
-      : 'q[(p.qOffset + (b * p.seqQ + row) * p.qRowStride + h * D) / 8u + i % D8]',
     LOAD_Q: lines(loadQ, '  '), DECLARE_O: lines(declareO, '  '),
     QK: lines(qk, '    '), RESCALE: lines(rescale, '      '), PV: lines(pv, '    '), OUTPUT: lines(output, '  '),
   });

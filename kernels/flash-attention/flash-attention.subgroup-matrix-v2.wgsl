@@ -85,15 +85,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let sgRow0 = sg * R;
   let part = lane % LPR;
 
-  // Q tile → pS (zeros past seqQ), then into matrix registers for the whole key loop
-  for (var i = lid; i < BR * D8; i += WG) {
-    let r = i / D8;
-    let row = q0 + r;
-    var w = vec4<u32>(0u);
-    if (row < p.seqQ) { w = {{LOAD_Q8}}; }
-    put8P(r * PST + (i % D8) * 8u, w);
-  }
-  workgroupBarrier();
+  // Q tile → pS (zeros past seqQ) in chunks of QW columns, then into matrix registers for the
+  // whole key loop
 {{LOAD_Q}}
 {{DECLARE_O}}
   var mRow: array<f32, RPL>;

@@ -108,8 +108,8 @@ describe('subgroup-matrix WGSL', () => {
         }
         // design 2 shapes of the --sweep: query tiles per subgroup, 64-key tiles, register prefetch
         for (const [subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile] of [[8, 1, 32], [4, 2, 32], [4, 1, 64], [2, 2, 64], [4, 1, 16]]) {
-          for (const [prefetch, splitStage, narrowStage, rereadS] of [[false, false, false, false], [true, false, false, false], [true, false, true, false], [true, true, false, false], [true, true, true, false], [true, true, true, true]]) {
-            const v: AttentionVariant = { path: 'subgroup-matrix-v2', headDim, tile: 16, subgroupSize: 32, subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, emulate: false, alignedFlag: true, prefetch, splitStage, narrowStage, rereadS };
+          for (const [prefetch, splitStage, narrowStage, rereadS, compactP] of [[false, false, false, false, false], [true, false, false, false, false], [true, false, true, false, false], [true, true, false, false, false], [true, true, true, false, false], [true, true, true, true, false], [true, false, false, false, true], [true, true, true, true, true]]) {
+            const v: AttentionVariant = { path: 'subgroup-matrix-v2', headDim, tile: 16, subgroupSize: 32, subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, emulate: false, alignedFlag: true, prefetch, splitStage, narrowStage, rereadS, compactP };
             if (workgroupBytes(v) <= 49152) variants.push(v);
           }
         }
@@ -163,20 +163,21 @@ describe('subgroup-matrix WGSL', () => {
   });
 
   // Design 2's most intricate staging (register prefetch, K and V staged in two places, 4-byte
-  // loads) on this adapter with the matrix builtins emulated by plain WGSL: the real kernel's
-  // indexing, barriers, masks and partial tiles, at D = 16 so that lavapipe compiles it in seconds.
-  test('design 2 with split prefetched staging and re-read scores, emulated, matches the reference (D = 16, mask, partial tiles)', async (t) => {
+  // loads, scores re-read, Q staged in two chunks through P's compact scratch) on this adapter with
+  // the matrix builtins emulated by plain WGSL: the real kernel's indexing, barriers, masks and
+  // partial tiles, at D = 32 so that lavapipe compiles it in seconds.
+  test('design 2 with every staging option, emulated, matches the reference (D = 32, mask, partial tiles)', async (t) => {
     const caps = ctx.capabilities;
     if (caps.subgroupMatrix || !caps.subgroups || !caps.shaderF16 || caps.subgroupMinSize !== caps.subgroupMaxSize) {
       t.skip('needs fixed-size subgroups and f16 without the subgroup-matrix feature (the real kernels run elsewhere)');
       return;
     }
     const variant: AttentionVariant = {
-      path: 'subgroup-matrix-v2', headDim: 16, tile: 16, subgroupSize: caps.subgroupMaxSize, subgroupsPerWorkgroup: 2, mTilesPerSubgroup: 1, keysPerTile: 16,
-      emulate: true, opaqueLoops: true, alignedFlag: true, prefetch: true, splitStage: true, narrowStage: true, rereadS: true,
+      path: 'subgroup-matrix-v2', headDim: 32, tile: 16, subgroupSize: caps.subgroupMaxSize, subgroupsPerWorkgroup: 2, mTilesPerSubgroup: 1, keysPerTile: 16,
+      emulate: true, opaqueLoops: true, alignedFlag: true, prefetch: true, splitStage: true, narrowStage: true, rereadS: true, compactP: true,
     };
-    const fa = await FlashAttention.create(ctx, { headDim: 16, precision: 'f16', variant });
-    const r = await checkAttention(ctx, fa, { batch: 2, heads: 2, seqQ: 20, seqK: 50, headDim: 16 }, { seed: 7, mask: 'random', spread: 3 });
+    const fa = await FlashAttention.create(ctx, { headDim: 32, precision: 'f16', variant });
+    const r = await checkAttention(ctx, fa, { batch: 2, heads: 2, seqQ: 20, seqK: 50, headDim: 32 }, { seed: 7, mask: 'random', spread: 3 });
     fa.destroy();
     assert.deepEqual([r.unwritten, r.guardClobbered, r.nonFinite], [0, 0, 0]);
     assert.ok(r.relError <= TOL.f16, `relative error ${r.relError}`);
