@@ -6,7 +6,7 @@
  */
 import { invalidParameter } from '../errors.ts';
 import type { Slide } from '../readers/types.ts';
-import { normalizeInto } from './preprocess.ts';
+import { normalizeInto } from './normalize.ts';
 import type { WebGpuVitEncoder } from './webgpu-vit-encoder.ts';
 
 export interface RegionFeatures {

@@ -19,7 +19,7 @@ import type { ModelLocation, ModelManifest } from './manifest.ts';
 import type { EmbedOptions, EmbedResult, Encoder, EngineTimings } from './types.ts';
 import { loadVitWeights, type SafetensorsSourceOptions } from './vit-weight-source.ts';
 import { VitGpuModel, type VitModelOptions } from './webgpu-vit-model.ts';
-import { normalizeTable } from './preprocess.ts';
+import { normalizeTable } from './normalize.ts';
 import type { VitConfig } from './vit-config.ts';
 
 /** Options of {@link WebGpuVitEncoder.create}. */
