@@ -4,13 +4,15 @@
  * region-finish.ts scores them: Mahalanobis (fit on an even sample of 8,192, distances on the CPU
  * blocked product and on the GPU whitening kernel) and kNN to the even sample beyond 256 px (16
  * cells), GPU and CPU. CPU timings use the first `--cpu-cells` cells and are extrapolated; GPU
- * scores are checked against the CPU ones on those cells.
+ * scores are checked against the CPU ones on those cells. The CPU kNN runs twice: the JS loop
+ * (`knnScores`) and onnxruntime's Gemm blocks (`createOrtKnn`, the CPU engine's path), on the same cells.
  * Usage: node --import tsx bench/region-scoring.ts [--cells 1600000] [--dim 192] [--cpu-cells 20000] [--engine webgpu]
  */
 import { parseArgs } from 'node:util';
 import { fitMahalanobis, mahalanobisScores, createMahalanobisScorer } from '../src/scoring/mahalanobis.ts';
 import { knnScores, packPosition } from '../src/scoring/knn.ts';
 import { createKnnScorer } from '../src/scoring/knn-gpu.ts';
+import { createOrtKnn } from '../src/scoring/knn-ort.ts';
 import { fitSampleIndices } from '../src/pipeline/slide-scorer.ts';
 import { gaussian } from '../src/scoring/linalg.ts';
 import { mulberry32 } from '../src/util/prng.ts';
@@ -53,6 +55,14 @@ t = performance.now();
 const cpuKnn = knnScores(bank, cells.subarray(0, cpuN * dim), cpuN, 3, undefined, { bankPositions, positions: positions.subarray(0, cpuN), radius });
 const cpuKnnS = (performance.now() - t) / 1000;
 console.log(`kNN (k=3, beyond ${radius} cells) CPU: ${cpuKnnS.toFixed(2)} s for ${cpuN} cells → ${(cpuKnnS / cpuN * N).toFixed(0)} s for ${N}`);
+t = performance.now();
+const ortKnn = await createOrtKnn(bank);
+const openS = (performance.now() - t) / 1000;
+t = performance.now();
+const ortScores = await ortKnn.score(cells.subarray(0, cpuN * dim), cpuN, 3, undefined, { bankPositions, positions: positions.subarray(0, cpuN), radius });
+const ortS = (performance.now() - t) / 1000;
+await ortKnn.close();
+console.log(`kNN CPU onnxruntime: session ${openS.toFixed(2)} s, ${ortS.toFixed(2)} s for ${cpuN} cells (${Math.round(cpuN / ortS)} cells/s vs JS ${Math.round(cpuN / cpuKnnS)}) → ${(ortS / cpuN * N).toFixed(0)} s for ${N}; max rel diff vs JS ${maxRel(cpuKnn, ortScores).toExponential(2)}`);
 const gk = await createKnnScorer(bank, { engine, bankPositions });
 t = performance.now();
 const gpuKnn = new Float64Array(N);

@@ -17,6 +17,7 @@ import { calibrate, fitCalibration } from '../scoring/calibration.ts';
 import { createMahalanobisScorer, fitMahalanobis } from '../scoring/mahalanobis.ts';
 import { knnScores, packPosition, type MemoryBank } from '../scoring/knn.ts';
 import { createKnnScorer } from '../scoring/knn-gpu.ts';
+import { createOrtKnnScorer } from '../scoring/knn-ort.ts';
 import type { BatchOutput } from './batch.ts';
 import { UnprocessableError } from '../errors.ts';
 import { scoreCalibrated, SLIDE_SCORE_TOP_FRACTION, UNTRAINED_NOTE, type FinishInput } from './finish.ts';
@@ -176,7 +177,9 @@ async function scoreCells(input: FinishInput, total: number, params: AnalysisPar
     const memory: MemoryBank = { dim, count: n, data: sample };
     const bankPositions = Uint32Array.from(sampleIndices, (cell) => positions[cell]!);
     const radius = Math.ceil(NEAR_EXCLUSION_PX / plan.cells!.size);
-    const scorer = await createKnnScorer(memory, { engine: params.engine, bankPositions, warn });
+    // engine cpu (or no GPU): onnxruntime's threaded Gemm, not the single-threaded JS loop (~45 min at 1.6 M cells)
+    let scorer = await createKnnScorer(memory, { engine: params.engine, bankPositions, warn });
+    if (scorer.device === 'cpu') scorer = await createOrtKnnScorer(memory, { bankPositions, warn });
     score = async (out) => {
       const near = positions.subarray(out.start, out.start + out.count);
       const s = await scorer.score(out.embeddings, out.count, params.k, { positions: near, radius });
