@@ -68,22 +68,23 @@ const LOG2E = 1.4426950408889634;
  * Fast-path kernels in order of preference for a head size (the first that fits the adapter's
  * workgroup memory is taken), ranked by GPU time on the H200 at S = 16,384 with Dawn's robustness
  * off (the default since e63880b); only kernels that passed `lamina bench attention --check` there
- * are listed (NOTES.md, runs/2026-11-29-s3-call2-*). D = 64: design 2 with split prefetched 4-byte
- * staging, NSG 8 (75.8 TFLOP/s), NSG 4 × 2 query tiles (50.1), the plain design 2 (34.1 with
- * robustness on, 21.2 and noisy off), NSG 4 with 64-key tiles (34.2), NSG 4 (27.8 KB; 19.1 with
- * robustness on), then design 3 (≤ 21.8) for small workgroup memories. D = 128: design 3 (12.7).
+ * are listed (NOTES.md, runs/2026-11-29-s3-call{2,3}-*). D = 64: design 2 NSG 8 with split
+ * prefetched 4-byte staging (75.8 TFLOP/s), NSG 4 × 2 query tiles (50.1), NSG 4 with 64-key tiles
+ * (34.2), the plain design 2 (21.2 and noisy), NSG 4 (27.8 KB: small workgroup memories), then
+ * design 3. D = 128: design 2 NSG 4 with the register prefetch (86.2), with split 4-byte staging
+ * (59.2), then design 3 (19.0).
  */
 export function fastPathCandidates(headDim: number, subgroupSize: number): AttentionVariant[] {
   const v3 = (accumulator: 'matrix' | 'private', mTilesPerSubgroup: number, keysPerTile: number): SubgroupMatrixVariant => (
     { path: 'subgroup-matrix', headDim, tile: 16, subgroupSize, subgroupsPerWorkgroup: 1, mTilesPerSubgroup, keysPerTile, accumulator });
-  const v2 = (subgroupsPerWorkgroup: number, mTilesPerSubgroup: number, keysPerTile: number, staging: '' | 'pf-split-u32'): AttentionVariant => ({
+  const v2 = (subgroupsPerWorkgroup: number, mTilesPerSubgroup: number, keysPerTile: number, staging: '' | 'pf' | 'pf-split-u32'): AttentionVariant => ({
     path: 'subgroup-matrix-v2', headDim, tile: 16, subgroupSize, subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, emulate: false, alignedFlag: true,
-    ...(staging ? { prefetch: true, splitStage: true, narrowStage: true } : {}),
+    ...(staging ? { prefetch: true } : {}), ...(staging === 'pf-split-u32' ? { splitStage: true, narrowStage: true } : {}),
   });
   return headDim <= 64
-    ? [v2(8, 1, 32, 'pf-split-u32'), v2(4, 2, 32, 'pf-split-u32'), v2(8, 1, 32, ''), v2(4, 1, 64, 'pf-split-u32'), v2(4, 1, 32, 'pf-split-u32'),
+    ? [v2(8, 1, 32, 'pf-split-u32'), v2(4, 2, 32, 'pf-split-u32'), v2(4, 1, 64, 'pf-split-u32'), v2(8, 1, 32, ''), v2(4, 1, 32, 'pf-split-u32'),
       v3('matrix', 1, 64), v3('matrix', 1, 32), v3('matrix', 1, 16)]
-    : [v3('matrix', 1, 64), v3('matrix', 1, 32), v3('matrix', 1, 16)];
+    : [v2(4, 1, 32, 'pf'), v2(4, 1, 32, 'pf-split-u32'), v3('matrix', 1, 32), v3('matrix', 1, 64), v3('matrix', 1, 16)];
 }
 
 /** The kernel shape for an adapter, head size and precision (the fast path when possible). */
