@@ -17,7 +17,7 @@ clocks() { nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,clocks.mem,power.
 run() { local t=$1 name=$2; shift 2; echo "== $name: $* ($(date -u +%T))" | tee -a "$log"; timeout "$t" "$@" 2>&1 | grep -v Warning | tee -a "$log"; echo "rc ${PIPESTATUS[0]}" | tee -a "$log"; }
 clocks
 enc=(node bin/lamina.js bench encoder --engine webgpu --model untrained-vit-b16 --batch 64 --reps 5 --check --attention flash)
-run "${T_ENC:-40}" webgpu-default "${enc[@]}" --json "$tmp/webgpu-default.json"
+run "${T_FIRST:-${T_ENC:-40}}" webgpu-default "${enc[@]}" --json "$tmp/webgpu-default.json"
 [ -n "${GEMM_AB:-}" ] && run "${T_ENC:-40}" webgpu-ab "${enc[@]}" --gemm "$GEMM_AB" --json "$tmp/webgpu-ab.json"
 LAMINA_GPU_ROBUST=1 run "${T_ENC:-40}" webgpu-robust "${enc[@]}" --json "$tmp/webgpu-robust.json"
 if [ "${SWEEP:-1}" = 1 ]; then

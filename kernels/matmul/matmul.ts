@@ -27,17 +27,18 @@ export const DEFAULT_GEMM_SPEC = '128x128x32-sg4x2-s2-wd';
 /**
  * Tiling per transformer GEMM role when no spec is given. Roles, for a model width D: qkv N = 3D,
  * K = D; proj N = K = D (+residual); fc1 N = 4D, K = D (+GELU); fc2 N = D, K = 4D (+residual).
- * H200 sweep of 2026-11-29 11:05 UTC (NOTES.md; two passes agreeing within 1 %): 128×256 outputs
- * per workgroup, 2×4 subgroups of 64×64 (16 accumulators, 16 products per 8 matrix loads), W
- * straight from storage, was fastest for every role: 2.24 ms per block at M = 12,608 (79.7 TF/s)
- * vs 3.17 for 128x128x32-sg4x2-s2-wd (the old default). It needs whole tiles (N % 256, K % 32): its staged-W
- * fallback does not fit in 48 KiB, so other shapes get DEFAULT_GEMM_SPEC.
+ * H200 sweeps of 2026-11-29 (NOTES.md; passes agree within 1 %): 128×256 outputs per workgroup,
+ * 2×4 subgroups of 64×64 (16 accumulators, 16 products per 8 matrix loads), W straight from
+ * storage, was fastest for every role; K step 64 beat 32 (2.12 vs 2.26 ms per block at
+ * M = 12,608: 84.4 TF/s; the old default 128x128x32-sg4x2-s2-wd 3.17 ms). It needs whole tiles
+ * (N % 256, K % 64): its staged-W fallback does not fit in 48 KiB, so other shapes get
+ * DEFAULT_GEMM_SPEC. One table for all roles today; kept per role for other models and GPUs.
  */
 export const GEMM_SHAPE_DEFAULTS: Record<'qkv' | 'proj' | 'fc1' | 'fc2', string> = {
-  qkv: '128x256x32-sg2x4-s2-wd',
-  proj: '128x256x32-sg2x4-s2-wd',
-  fc1: '128x256x32-sg2x4-s2-wd',
-  fc2: '128x256x32-sg2x4-s2-wd',
+  qkv: '128x256x64-sg2x4-s2-wd',
+  proj: '128x256x64-sg2x4-s2-wd',
+  fc1: '128x256x64-sg2x4-s2-wd',
+  fc2: '128x256x64-sg2x4-s2-wd',
 };
 
 /** The transformer role of a GEMM shape, if it is one of {@link GEMM_SHAPE_DEFAULTS}'s. */
