@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { fitMahalanobis, mahalanobisScores, createMahalanobisScorer } from '../src/scoring/mahalanobis.ts';
 import { knnScores, packPosition } from '../src/scoring/knn.ts';
 import { createKnnScorer } from '../src/scoring/knn-gpu.ts';
-import { createOrtKnn } from '../src/scoring/knn-ort.ts';
+import { createOrtKnn, createOrtKnnScorer } from '../src/scoring/knn-ort.ts';
 import { fitSampleIndices } from '../src/pipeline/slide-scorer.ts';
 import { gaussian } from '../src/scoring/linalg.ts';
 import { mulberry32 } from '../src/util/prng.ts';
@@ -63,11 +63,13 @@ const ortScores = await ortKnn.score(cells.subarray(0, cpuN * dim), cpuN, 3, und
 const ortS = (performance.now() - t) / 1000;
 await ortKnn.close();
 console.log(`kNN CPU onnxruntime: session ${openS.toFixed(2)} s, ${ortS.toFixed(2)} s for ${cpuN} cells (${Math.round(cpuN / ortS)} cells/s vs JS ${Math.round(cpuN / cpuKnnS)}) → ${(ortS / cpuN * N).toFixed(0)} s for ${N}; max rel diff vs JS ${maxRel(cpuKnn, ortScores).toExponential(2)}`);
-const gk = await createKnnScorer(bank, { engine, bankPositions });
+// as region-finish.ts: engine cpu (or no GPU) scores on onnxruntime
+let gk = await createKnnScorer(bank, { engine, bankPositions });
+if (gk.device === 'cpu') gk = await createOrtKnnScorer(bank, { bankPositions });
 t = performance.now();
 const gpuKnn = new Float64Array(N);
 for (let b = 0; b < N; b += BATCH) { const c = Math.min(BATCH, N - b); gpuKnn.set(await gk.score(cells.subarray(b * dim, (b + c) * dim), c, 3, { positions: positions.subarray(b, b + c), radius }), b); }
-console.log(`kNN ${gk.device}: ${s(t)} s for ${N} cells; max rel diff vs CPU ${maxRel(cpuKnn, gpuKnn).toExponential(2)}`);
+console.log(`kNN ${gk.device === 'cpu' ? 'cpu (onnxruntime)' : gk.device}: ${s(t)} s for ${N} cells; max rel diff vs CPU ${maxRel(cpuKnn, gpuKnn).toExponential(2)}`);
 await gk.close();
 
 function maxRel(a: Float64Array, b: Float64Array): number {
