@@ -68,22 +68,23 @@ const LOG2E = 1.4426950408889634;
  * Fast-path kernels in order of preference for a head size (the first that fits the adapter's
  * workgroup memory is taken), ranked by GPU time on the H200 at S = 16,384 with Dawn's robustness
  * off (the default since e63880b); only kernels that passed `lamina bench attention --check` there
- * are listed (NOTES.md, runs/2026-11-29-s3-call{2,3}-*). D = 64: design 2 NSG 8 with split
- * prefetched 4-byte staging (75.8 TFLOP/s), NSG 4 × 2 query tiles (50.1), NSG 4 with 64-key tiles
- * (34.2), the plain design 2 (21.2 and noisy), NSG 4 (27.8 KB: small workgroup memories), then
- * design 3. D = 128: design 2 NSG 4 with the register prefetch (86.2), with split 4-byte staging
- * (59.2), then design 3 (19.0).
+ * are listed (NOTES.md, runs/2026-11-29-s3-call{2,3,4}-*). Design 2 staging modes: pf = register
+ * prefetch, cp = compact P scratch (38 KB), split = K and V staged in two places, u32 = 4-byte loads.
+ * D = 64, NSG 8, BC 32: pf 83.1 TFLOP/s, pf-cp 83.1, pf-split 81.4, pf-u32 80.6, pf-split-u32 75.0,
+ * top-of-tile 68.9; then NSG 4 × 2 query tiles (50.1), NSG 4 with 64-key tiles (34.3), NSG 4
+ * (27.8 KB, for small workgroup memories), design 3. D = 128, NSG 4, BC 32: pf 86.2, pf-split-u32
+ * 59.2, then design 3 (19.0).
  */
 export function fastPathCandidates(headDim: number, subgroupSize: number): AttentionVariant[] {
   const v3 = (accumulator: 'matrix' | 'private', mTilesPerSubgroup: number, keysPerTile: number): SubgroupMatrixVariant => (
     { path: 'subgroup-matrix', headDim, tile: 16, subgroupSize, subgroupsPerWorkgroup: 1, mTilesPerSubgroup, keysPerTile, accumulator });
-  const v2 = (subgroupsPerWorkgroup: number, mTilesPerSubgroup: number, keysPerTile: number, staging: '' | 'pf' | 'pf-split-u32'): AttentionVariant => ({
+  const v2 = (subgroupsPerWorkgroup: number, mTilesPerSubgroup: number, keysPerTile: number, staging: string): AttentionVariant => ({
     path: 'subgroup-matrix-v2', headDim, tile: 16, subgroupSize, subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, emulate: false, alignedFlag: true,
-    ...(staging ? { prefetch: true } : {}), ...(staging === 'pf-split-u32' ? { splitStage: true, narrowStage: true } : {}),
+    prefetch: staging.includes('pf'), splitStage: staging.includes('split'), narrowStage: staging.includes('u32'), compactP: staging.includes('cp'),
   });
   return headDim <= 64
-    ? [v2(8, 1, 32, 'pf-split-u32'), v2(4, 2, 32, 'pf-split-u32'), v2(4, 1, 64, 'pf-split-u32'), v2(8, 1, 32, ''), v2(4, 1, 32, 'pf-split-u32'),
-      v3('matrix', 1, 64), v3('matrix', 1, 32), v3('matrix', 1, 16)]
+    ? [v2(8, 1, 32, 'pf'), v2(8, 1, 32, 'pf-cp'), v2(8, 1, 32, 'pf-split'), v2(8, 1, 32, 'pf-u32'), v2(8, 1, 32, 'pf-split-u32'), v2(8, 1, 32, ''),
+      v2(4, 2, 32, 'pf-split-u32'), v2(4, 1, 64, 'pf-split-u32'), v2(4, 1, 32, 'pf-split-u32'), v3('matrix', 1, 64), v3('matrix', 1, 32), v3('matrix', 1, 16)]
     : [v2(4, 1, 32, 'pf'), v2(4, 1, 32, 'pf-split-u32'), v3('matrix', 1, 32), v3('matrix', 1, 64), v3('matrix', 1, 16)];
 }
 
