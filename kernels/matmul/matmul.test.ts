@@ -82,6 +82,13 @@ describe('subgroup-matrix GEMM WGSL (null backend)', () => {
     assert.deepEqual(resolveGemmSpec(table, vit.fc1), { spec: GEMM_SHAPE_DEFAULTS.fc1, explicit: false });
     assert.throws(() => resolveGemmSpec('attn=64x64x32-sg2x2-s1', vit.qkv), /ROLE=TILING/);
     assert.throws(() => resolveGemmSpec('qkv=64x64', vit.qkv), /expected/);
+    process.env.LAMINA_GEMM_SPEC = '128x128x32-sg4x2-s2-wd';
+    try {
+      assert.deepEqual(resolveGemmSpec(undefined, vit.fc1), { spec: '128x128x32-sg4x2-s2-wd', explicit: false });
+      assert.equal(resolveGemmSpec('64x64x32-sg2x2-s1', vit.fc1).spec, '64x64x32-sg2x2-s1');
+    } finally {
+      delete process.env.LAMINA_GEMM_SPEC;
+    }
   });
 
   it('every code path compiles', async () => {

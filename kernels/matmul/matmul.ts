@@ -55,9 +55,14 @@ export function gemmRole(o: { N: number; K: number; gelu?: boolean; residual?: b
 /**
  * The tiling for one GEMM from a spec: a single tiling (`BMxBNxBK-sgMxN-s1|s2[-wd|-wp]`) for every
  * shape, or per role, `qkv=…,proj=…,fc1=…,fc2=…` (roles left out, and other shapes, take the
- * per-shape default). No spec: {@link GEMM_SHAPE_DEFAULTS} by role, else DEFAULT_GEMM_SPEC.
+ * per-shape default). No spec: LAMINA_GEMM_SPEC if set, else {@link GEMM_SHAPE_DEFAULTS} by role, else
+ * DEFAULT_GEMM_SPEC.
  */
 export function resolveGemmSpec(spec: string | undefined, o: Parameters<typeof gemmRole>[0]): { spec: string; explicit: boolean } {
+  // LAMINA_GEMM_SPEC (same syntax) replaces the built-in defaults without a code change (device A/B
+  // runs); unlike an explicit spec it falls back to DEFAULT_GEMM_SPEC where it does not fit.
+  const env = process.env.LAMINA_GEMM_SPEC?.trim();
+  if (!spec && env) return { spec: resolveGemmSpec(env, o).spec, explicit: false };
   const role = gemmRole(o);
   if (spec && !spec.includes('=')) return { spec, explicit: true };
   const table: Partial<Record<string, string>> = {};
