@@ -29,7 +29,15 @@ export interface PatchEmbedBuffers {
 }
 
 let template: string | undefined;
-let templateRgb8: string | undefined;
+
+const F32_INPUT = {
+  INPUT: '@group(0) @binding(1) var<storage, read> pixels: array<f32>;',
+  FETCH: '  cols[i] = {{ET}}(pixels[((b * 3u + c) * p.size + y) * p.size + x]);',
+};
+const RGB8_INPUT = {
+  INPUT: '@group(0) @binding(1) var<storage, read> pixels: array<u32>;\n@group(0) @binding(3) var<storage, read> table: array<f32>;',
+  FETCH: '  let byteIndex = ((b * p.size + y) * p.size + x) * 3u + c;\n  let v = (pixels[byteIndex / 4u] >> ((byteIndex % 4u) * 8u)) & 255u;\n  cols[i] = {{ET}}(table[c * 256u + v]);',
+};
 
 /** Bytes of the im2col scratch for `images` images of `size` px. */
 export function im2colBytes(images: number, size: number, patchSize: number, precision: 'f16' | 'f32'): number {
@@ -46,11 +54,11 @@ export class PatchEmbed {
     const { precision, patchSize, dim } = options;
     if (!Number.isInteger(patchSize) || patchSize < 1 || patchSize > 64) throw invalidParameter('patchSize', 'integer 1..64', patchSize);
     template ??= readFileSync(new URL('im2col.wgsl', import.meta.url), 'utf8');
-    templateRgb8 ??= readFileSync(new URL('im2col-rgb8.wgsl', import.meta.url), 'utf8');
-    const fill = (t: string) => t.replaceAll('{{ENABLES}}', precision === 'f16' ? 'enable f16;' : '').replaceAll('{{ET}}', precision);
+    const fill = (input: { INPUT: string; FETCH: string }) => template!.replace('{{INPUT}}', input.INPUT).replace('{{FETCH}}', input.FETCH)
+      .replaceAll('{{ENABLES}}', precision === 'f16' ? 'enable f16;' : '').replaceAll('{{ET}}', precision);
     const [im2col, im2colRgb8, matmul] = await Promise.all([
-      ctx.pipeline(`patch-embed/im2col-${precision}`, fill(template)),
-      ctx.pipeline(`patch-embed/im2col-rgb8-${precision}`, fill(templateRgb8)),
+      ctx.pipeline(`patch-embed/im2col-${precision}`, fill(F32_INPUT)),
+      ctx.pipeline(`patch-embed/im2col-rgb8-${precision}`, fill(RGB8_INPUT)),
       Matmul.create(ctx, { precision, N: dim, K: 3 * patchSize * patchSize, path: options.path }),
     ]);
     return new PatchEmbed(ctx, options, im2col, im2colRgb8, matmul);
