@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAnalysisParams } from '../../pipelines/anomaly.ts';
-import { readRange } from '../../src/pipeline/batch.ts';
+import { readAhead, readRange } from '../../src/pipeline/batch.ts';
 import { planAnalysis } from '../../src/pipeline/plan.ts';
 import { quietContext } from '../../src/pipeline/stage.ts';
 import { openSlide } from '../../src/readers/registry.ts';
@@ -30,5 +30,20 @@ test('readRange in 1–5 concurrent runs equals readTiles', async () => {
     }
   } finally {
     await slide.close();
+  }
+});
+
+test('read-ahead: on for GPU engines, off on the CPU engine, LAMINA_READ_AHEAD forces it', () => {
+  const saved = process.env.LAMINA_READ_AHEAD;
+  try {
+    delete process.env.LAMINA_READ_AHEAD;
+    assert.equal(readAhead('cpu'), false);
+    assert.equal(readAhead('webgpu'), true);
+    process.env.LAMINA_READ_AHEAD = '1';
+    assert.equal(readAhead('cpu'), true);
+    process.env.LAMINA_READ_AHEAD = '0';
+    assert.equal(readAhead('webgpu'), false);
+  } finally {
+    if (saved === undefined) delete process.env.LAMINA_READ_AHEAD; else process.env.LAMINA_READ_AHEAD = saved;
   }
 });
