@@ -22,7 +22,7 @@ import type { BatchOutput } from './batch.ts';
 import { UnprocessableError } from '../errors.ts';
 import { scoreCalibrated, SLIDE_SCORE_TOP_FRACTION, UNTRAINED_NOTE, type FinishInput } from './finish.ts';
 import { OUTPUT_FILES, prepareOutputDir, softwareVersion, writeAtomic } from './output.ts';
-import { fitSampleIndices, type ScorerSummary } from './slide-scorer.ts';
+import { gatherFitSample, type ScorerSummary } from './slide-scorer.ts';
 import type { AnalysisResult } from './result.ts';
 import { throwIfAborted, type StageContext } from './stage.ts';
 
@@ -144,24 +144,7 @@ async function scoreCells(input: FinishInput, total: number, params: AnalysisPar
   const { plan } = input;
   const positions = new Uint32Array(total);
   plan.tiles.forEach((_, i) => forEachOwnedCell(plan, i, (k, col, row) => { positions[k] = packPosition(col, row); }));
-  // pass 1: the sample (every cell must come exactly once)
-  const sampleIndices = fitSampleIndices(total, params.maxFitSamples);
-  const slot = new Map<number, number>(sampleIndices.map((cell, j) => [cell, j]));
-  const seen = new Uint8Array(total);
-  let dim = 0, sample = new Float32Array(0);
-  for await (const out of input.batches()) {
-    throwIfAborted(ctx.signal, 'scoring');
-    if (out.start + out.count > total) throw new UnprocessableError(`batch ${out.start}+${out.count} is outside the plan's ${total} cells`);
-    if (dim === 0) { dim = out.dim; sample = new Float32Array(sampleIndices.length * dim); }
-    for (let i = 0; i < out.count; i++) {
-      if (seen[out.start + i]) throw new UnprocessableError(`cell ${out.start + i} appears in two batch outputs`);
-      seen[out.start + i] = 1;
-      const j = slot.get(out.start + i);
-      if (j !== undefined) sample.set(out.embeddings.subarray(i * dim, (i + 1) * dim), j * dim);
-    }
-  }
-  const missing = seen.indexOf(0);
-  if (missing >= 0) throw new UnprocessableError(`cell ${missing} has no batch output`);
+  const { sampleIndices, sample, dim } = await gatherFitSample(total, input.batches, params.maxFitSamples, ctx.signal, 'cell');
   const n = sampleIndices.length;
   const warn = (m: string) => ctx.log.warn(m);
   let score: (out: BatchOutput) => Promise<Float64Array>;

@@ -58,6 +58,56 @@ export function fitSampleIndices(total: number, maxSamples: number): number[] {
 }
 
 /**
+ * Checks that batch outputs cover items 0 … total − 1 exactly once (`unit` names them in errors):
+ * `mark` each output as it arrives, `checkComplete` after the last.
+ */
+export function batchCoverage(total: number, unit: string) {
+  const seen = new Uint8Array(total);
+  const mark = (out: BatchOutput) => {
+    if (out.start + out.count > total) throw new UnprocessableError(`batch ${out.start}+${out.count} is outside the plan's ${total} ${unit}s`);
+    for (let i = 0; i < out.count; i++) {
+      if (seen[out.start + i]) throw new UnprocessableError(`${unit} ${out.start + i} appears in two batch outputs`);
+      seen[out.start + i] = 1;
+    }
+  };
+  const checkComplete = () => {
+    const missing = seen.indexOf(0);
+    if (missing >= 0) throw new UnprocessableError(`${unit} ${missing} has no batch output (${seen.reduce((a, b) => a + b, 0)} of ${total} present)`);
+  };
+  return { mark, checkComplete };
+}
+
+/**
+ * Pass 1 of an in-slide scorer: reads every batch once, checks that they cover the plan, and
+ * gathers the embeddings of {@link fitSampleIndices}' evenly spread sample (`onBatch` sees each output).
+ */
+export async function gatherFitSample(
+  total: number, batches: () => AsyncIterable<BatchOutput>, maxSamples: number, signal: AbortSignal, unit: string,
+  onBatch?: (out: BatchOutput) => void,
+): Promise<{ sampleIndices: number[]; sample: Float32Array; dim: number }> {
+  const { mark, checkComplete } = batchCoverage(total, unit);
+  const sampleIndices = fitSampleIndices(total, maxSamples);
+  const slot = new Map<number, number>(sampleIndices.map((item, j) => [item, j]));
+  let dim = 0;
+  let sample = new Float32Array(0);
+  for await (const out of batches()) {
+    throwIfAborted(signal, 'scoring');
+    mark(out);
+    onBatch?.(out);
+    if (dim === 0) {
+      dim = out.dim;
+      sample = new Float32Array(sampleIndices.length * dim);
+    }
+    for (let i = 0; i < out.count; i++) {
+      const j = slot.get(out.start + i);
+      if (j !== undefined) sample.set(out.embeddings.subarray(i * dim, (i + 1) * dim), j * dim);
+    }
+  }
+  checkComplete();
+  return { sampleIndices, sample, dim };
+}
+
+/**
  * Raw scores for every tile (plan order) and the calibration.
  * @param batches re-iterable: read once to fit (in-slide scorers) and once to score.
  */
@@ -70,18 +120,7 @@ export async function scoreSlide(
 ): Promise<{ raw: Float64Array; summary: ScorerSummary }> {
   let method = scorerMethod(params, bank !== null, params.scorer === 'mahalanobis-tokens');
   const raw = new Float64Array(total).fill(NaN);
-  const seen = new Uint8Array(total);
-  const mark = (out: BatchOutput) => {
-    if (out.start + out.count > total) throw new UnprocessableError(`batch ${out.start}+${out.count} is outside the plan's ${total} tiles`);
-    for (let i = 0; i < out.count; i++) {
-      if (seen[out.start + i]) throw new UnprocessableError(`tile ${out.start + i} appears in two batch outputs`);
-      seen[out.start + i] = 1;
-    }
-  };
-  const checkComplete = () => {
-    const missing = seen.indexOf(0);
-    if (missing >= 0) throw new UnprocessableError(`tile ${missing} has no batch output (${seen.reduce((a, b) => a + b, 0)} of ${total} present)`);
-  };
+  const { mark, checkComplete } = batchCoverage(total, 'tile');
 
   if (method === 'knn-bank') {
     // engine webgpu: the bank's nearest-neighbour search runs on the GPU kNN kernels (CPU fallback inside)
@@ -116,28 +155,13 @@ export async function scoreSlide(
   }
 
   // In-slide: pass 1 gathers the fit sample, pass 2 scores.
-  const sampleIndices = fitSampleIndices(total, params.maxFitSamples);
-  const slot = new Map<number, number>(sampleIndices.map((tile, j) => [tile, j]));
-  let dim = 0;
-  let sample = new Float32Array(0);
   // Token statistics travel as the batches' raw scores: all batches have them or none.
   let withStats = 0;
   let batchCount = 0;
-  for await (const out of batches()) {
-    throwIfAborted(signal, 'scoring');
-    mark(out);
+  const { sampleIndices, sample, dim } = await gatherFitSample(total, batches, params.maxFitSamples, signal, 'tile', (out) => {
     batchCount++;
     if (out.rawScores) withStats++;
-    if (dim === 0) {
-      dim = out.dim;
-      sample = new Float32Array(sampleIndices.length * dim);
-    }
-    for (let i = 0; i < out.count; i++) {
-      const j = slot.get(out.start + i);
-      if (j !== undefined) sample.set(out.embeddings.subarray(i * dim, (i + 1) * dim), j * dim);
-    }
-  }
-  checkComplete();
+  });
   if (withStats !== 0 && withStats !== batchCount) throw new UnprocessableError(`${withStats} of ${batchCount} batch outputs carry token statistics; all or none should`);
   method = scorerMethod(params, false, withStats > 0);
   const tokenStats = method === 'mahalanobis-tokens' ? new Float64Array(total) : null;
