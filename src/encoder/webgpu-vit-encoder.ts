@@ -6,7 +6,8 @@
  *
  * Besides `embed` (tiles at the manifest's input size), `embedRegion` runs images of any size that
  * is a multiple of the patch size as one sequence each (a 1,024² region is 4,096 tokens of 16 px),
- * through flash attention, so memory stays linear in tokens.
+ * through flash attention, so memory stays linear in tokens. A call of more than `maxBatch` images
+ * keeps two forwards in flight (webgpu-vit-model.ts), and so may concurrent calls.
  *
  * @example
  *   const enc = await WebGpuVitEncoder.create('models/lamina-vit-tiny-dino');
@@ -18,7 +19,7 @@ import { GpuContext, type GpuContextOptions } from '../../kernels/gpu/gpu-contex
 import type { ModelLocation, ModelManifest } from './manifest.ts';
 import type { EmbedOptions, EmbedResult, Encoder, EngineTimings } from './types.ts';
 import { loadVitWeights, type SafetensorsSourceOptions } from './vit-weight-source.ts';
-import { VitGpuModel, type VitModelOptions } from './webgpu-vit-model.ts';
+import { VitGpuModel, type VitForwardResult, type VitModelOptions } from './webgpu-vit-model.ts';
 import { normalizeTable } from './normalize.ts';
 import type { VitConfig } from './vit-config.ts';
 
@@ -95,11 +96,29 @@ export class WebGpuVitEncoder implements Encoder {
     const timings: EngineTimings = { upload: 0, gpuWait: 0, readback: 0 };
     // Shared memory, so the in-slide token scorer's worker threads read the tokens without a copy.
     const tokens = wantTokens ? new Float32Array(new SharedArrayBuffer(n * tokenCount * d * 4)) : undefined;
-    for (let start = 0; start < n; start += this.maxBatch) {
-      if (options.signal?.aborted) throw new CancelledError('encoding cancelled', { cause: options.signal.reason });
-      const count = Math.min(this.maxBatch, n - start);
-      const r = await this.model.forward(pixels.subarray(start * tileLen, (start + count) * tileLen), count, size, wantTokens, { embeddings, tokens, image: start });
-      timings.upload += r.timings.upload; timings.gpuWait += r.timings.gpuWait; timings.readback += r.timings.readback;
+    const add = (r: VitForwardResult) => { timings.upload += r.timings.upload; timings.gpuWait += r.timings.gpuWait; timings.readback += r.timings.readback; };
+    // Two sub-batches in flight: sub-batch i+1 is uploaded and submitted before i is awaited, so the
+    // GPU computes it while i is read back and decoded. Each decodes into its own rows, so the
+    // order of the results does not depend on which resolves first.
+    let pending: Promise<VitForwardResult> | undefined;
+    try {
+      for (let start = 0; start < n; start += this.maxBatch) {
+        if (options.signal?.aborted) throw new CancelledError('encoding cancelled', { cause: options.signal.reason });
+        const count = Math.min(this.maxBatch, n - start);
+        const next = this.model.forward(pixels.subarray(start * tileLen, (start + count) * tileLen), count, size, wantTokens, { embeddings, tokens, image: start });
+        next.catch(() => {}); // handled: it is awaited below, or settles in `finally` after a failure
+        const prev = pending;
+        pending = next;
+        if (prev) add(await prev);
+      }
+      if (pending) {
+        const last = pending;
+        pending = undefined;
+        add(await last);
+      }
+    } finally {
+      // On an abort or a failed sub-batch, the one still in flight settles before this call does.
+      await pending?.catch(() => {});
     }
     return tokens ? { embeddings, tokens, tokenGrid: [grid, grid], timings } : { embeddings, timings };
   }

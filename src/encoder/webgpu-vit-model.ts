@@ -5,6 +5,12 @@
  * GEMM), tokens + positions, per block LayerNorm → QKV GEMM → flash attention → projection GEMM
  * with the residual and layer scale fused → LayerNorm → fc1 GEMM + GELU → fc2 GEMM + residual, the
  * final LayerNorm, and one copy back. No host round trip inside a forward.
+ *
+ * `forward` may be called again before an earlier call has resolved: the queue runs submissions in
+ * order, so consecutive forwards of a plan share its input and activation buffers safely, and each
+ * call in flight copies its output into a staging buffer of its own (a ring of up to
+ * {@link STAGING_RING} per plan). Call N+1's upload and submit then happen while the GPU computes
+ * call N, and N's readback and decode while it computes N+1.
  */
 import { DeviceError, invalidParameter } from '../errors.ts';
 import type { GpuContext } from '../../kernels/gpu/gpu-context.ts';
@@ -44,6 +50,12 @@ export interface VitModelOptions {
   gemm?: string;
 }
 
+/**
+ * Staging buffers per plan: forwards in flight at once (a further call waits for a free one). Two
+ * keep the GPU busy (one computing, one being read back); a third absorbs a late unpack.
+ */
+export const STAGING_RING = 3;
+
 /** Most bytes of attention scores a plan may hold before falling back to flash attention. */
 const GEMM_ATTENTION_MAX_BYTES = 2 ** 30;
 
@@ -78,8 +90,12 @@ type Step = { kind: 'dispatch'; d: Dispatch; owned?: false } | { kind: 'attentio
 
 interface Plan {
   key: string; images: number; size: number; seq: number; grid: number; withTokens: boolean; attention?: GemmAttentionPlan;
-  buffers: GPUBuffer[]; pixels: GPUBuffer; qkv: GPUBuffer; att: GPUBuffer; out: GPUBuffer; staging: GPUBuffer;
+  buffers: GPUBuffer[]; pixels: GPUBuffer; qkv: GPUBuffer; att: GPUBuffer; out: GPUBuffer;
   outBytes: number; steps: Step[];
+  /** Staging buffers made so far (≤ STAGING_RING, made on demand: a serial caller holds one), the idle ones, and calls waiting for one. */
+  staging: GPUBuffer[]; idle: GPUBuffer[]; waiting: ((b: GPUBuffer) => void)[];
+  /** Forwards in flight; a plan evicted meanwhile is freed by the last of them. */
+  busy: number; retired: boolean;
 }
 
 export class VitGpuModel {
@@ -179,26 +195,51 @@ export class VitGpuModel {
   async forward(pixels: Float32Array | Uint8Array, images: number, size: number, withTokens = false, into?: ForwardDestination): Promise<VitForwardResult> {
     const bytes = pixels instanceof Uint8Array;
     if (bytes && !this.byteTable) throw new DeviceError('byte input needs setByteInput first');
-    const plan = this.plan(images, size, withTokens, bytes);
     if (pixels.length !== images * 3 * size * size) throw invalidParameter('pixels.length', `${images} × 3 × ${size}²`, pixels.length);
+    const plan = this.plan(images, size, withTokens, bytes);
     this.ctx.checkAlive();
-    const t0 = performance.now();
-    // writeBuffer takes whole words: bytes of an odd total are padded.
-    const data = bytes && pixels.byteLength % 4 ? padTo4(pixels) : pixels;
-    this.ctx.device.queue.writeBuffer(plan.pixels, 0, data.buffer, data.byteOffset, data.byteLength);
-    const enc = this.ctx.device.createCommandEncoder({ label: 'vit-forward' });
-    this.record(enc, plan);
-    enc.copyBufferToBuffer(plan.out, 0, plan.staging, 0, plan.outBytes);
-    this.ctx.device.queue.submit([enc.finish()]);
-    const t1 = performance.now();
-    await plan.staging.mapAsync(GPUMapMode.READ, 0, plan.outBytes);
-    const t2 = performance.now();
+    plan.busy++;
     try {
-      const out = this.unpack(plan.staging.getMappedRange(0, plan.outBytes), plan, withTokens, into);
-      return { ...out, timings: { upload: t1 - t0, gpuWait: t2 - t1, readback: performance.now() - t2 } };
+      const tw = performance.now();
+      const staging = plan.idle.pop() ?? this.newStaging(plan) ?? await new Promise<GPUBuffer>((resolve) => plan.waiting.push(resolve));
+      const t0 = performance.now();
+      try {
+        this.ctx.checkAlive();
+        // From here to submit nothing awaits: this call's upload, passes and copy reach the queue
+        // as one unit, after every earlier call's and before any later call's.
+        // writeBuffer takes whole words: bytes of an odd total are padded.
+        const data = bytes && pixels.byteLength % 4 ? padTo4(pixels) : pixels;
+        this.ctx.device.queue.writeBuffer(plan.pixels, 0, data.buffer, data.byteOffset, data.byteLength);
+        const enc = this.ctx.device.createCommandEncoder({ label: 'vit-forward' });
+        this.record(enc, plan);
+        enc.copyBufferToBuffer(plan.out, 0, staging, 0, plan.outBytes);
+        this.ctx.device.queue.submit([enc.finish()]);
+        const t1 = performance.now();
+        await staging.mapAsync(GPUMapMode.READ, 0, plan.outBytes);
+        const t2 = performance.now();
+        try {
+          // Reads only this call's staging buffer, which no other call touches until it is released.
+          const out = this.unpack(staging.getMappedRange(0, plan.outBytes), plan, withTokens, into);
+          return { ...out, timings: { upload: t1 - t0, gpuWait: t2 - t1 + (t0 - tw), readback: performance.now() - t2 } };
+        } finally {
+          staging.unmap();
+        }
+      } finally {
+        const next = plan.waiting.shift();
+        if (next) next(staging);
+        else plan.idle.push(staging);
+      }
     } finally {
-      plan.staging.unmap();
+      if (--plan.busy === 0 && plan.retired) this.free(plan);
     }
+  }
+
+  /** A further staging buffer for `plan` while it has fewer than {@link STAGING_RING}; else undefined. */
+  private newStaging(plan: Plan): GPUBuffer | undefined {
+    if (plan.staging.length >= STAGING_RING) return undefined;
+    const b = this.ctx.device.createBuffer({ size: Math.ceil(plan.outBytes / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'vit-staging' });
+    plan.staging.push(b);
+    return b;
   }
 
   /**
@@ -270,7 +311,7 @@ export class VitGpuModel {
   setByteInput(table: Float32Array): void {
     if (table.length !== 768) throw invalidParameter('table.length', '3 × 256', table.length);
     if (this.byteTable) { // plans hold the old table in their bind groups
-      for (const p of this.plans.values()) this.free(p);
+      for (const p of this.plans.values()) this.retire(p);
       this.plans.clear();
       this.byteTable.destroy();
     }
@@ -286,7 +327,7 @@ export class VitGpuModel {
     if (cached) return cached;
     if (this.plans.size >= 3) {
       const [oldKey, old] = this.plans.entries().next().value as [string, Plan];
-      this.free(old);
+      this.retire(old);
       this.plans.delete(oldKey);
     }
     const e = this.precision === 'f16' ? 2 : 4;
@@ -313,8 +354,6 @@ export class VitGpuModel {
     const posValues = positionTable(this.w.pos, D, prefix, c.posEmbedIncludesPrefix, grid, this.options.interpolation ?? 'bicubic');
     const pos = this.ctx.upload(this.precision === 'f16' ? toF16Array(posValues) : posValues, GPUBufferUsage.STORAGE, 'pos');
     buffers.push(pos);
-    const staging = dev.createBuffer({ size: Math.ceil(outBytes / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'vit-staging' });
-    buffers.push(staging);
 
     const steps: Step[] = [];
     const add = (d: Dispatch) => steps.push({ kind: 'dispatch', d });
@@ -337,15 +376,27 @@ export class VitGpuModel {
       add(this.k.fc2.prepare({ M: rows, N: D, K: H }, { x: mlp, w: b.fc2W, bias: b.fc2B, gamma: b.ls2, out: x }));
     }
     add(this.k.ln.prepare(withTokens ? { rows, D, eps } : { rows: images, D, eps, step: seq }, { x, gamma: this.w.norm[0], beta: this.w.norm[1], out }));
-    const plan: Plan = { key, images, size, seq, grid, withTokens, buffers, pixels, qkv, att, out, staging, outBytes, steps, attention: attentionPlan };
+    const plan: Plan = {
+      key, images, size, seq, grid, withTokens, buffers, pixels, qkv, att, out, outBytes, steps, attention: attentionPlan,
+      staging: [], idle: [], waiting: [], busy: 0, retired: false,
+    };
     this.plans.set(key, plan);
     return plan;
+  }
+
+  /** Frees a plan dropped from the cache now, or, with forwards still in flight on it, when the last one ends. */
+  private retire(plan: Plan): void {
+    plan.retired = true;
+    if (plan.busy === 0) this.free(plan);
   }
 
   private free(plan: Plan): void {
     for (const s of plan.steps) if (s.kind === 'dispatch' && s.owned !== false) destroyDispatch(s.d);
     plan.attention?.destroy();
     for (const b of plan.buffers) b.destroy();
+    for (const b of plan.staging) b.destroy();
+    plan.staging.length = 0;
+    plan.idle.length = 0;
   }
 
   /** Frees plans, weights and kernel caches (the context stays open). */

@@ -1,7 +1,9 @@
 /**
  * `lamina bench encoder`: tiles/s of a ViT encoder. `--engine webgpu` runs our WebGPU engine
  * (WebGpuVitEncoder): end to end through `embed` (f32 pixels up, embeddings back, median of
- * --reps batches) and GPU-resident (the same forward replayed back to back, no host transfers),
+ * --reps batches, each awaited), sustained end to end (`--stream N` batches with two in flight, the
+ * next uploaded and submitted while the GPU computes the one before: tiles/s over the whole stream,
+ * from f32 and from RGB bytes) and GPU-resident (the same forward replayed back to back, no host transfers),
  * plus regions/s for native-resolution regions (`--regions 1024,2048`: one sequence of (R/P)²
  * tokens each, patch tokens read back). `--engine ort` times OrtEncoder on `--ep` (cpu or webgpu);
  * run it as a separate process from the webgpu engine (ORT links its own Dawn). `--check` first
@@ -24,7 +26,7 @@ import { KnnSearch } from '../../../../kernels/knn/knn.ts';
 import { knnScores } from '../../../scoring/knn.ts';
 import { worstRowCosine } from '../../../util/row-cosine.ts';
 
-const usage = 'lamina bench encoder [--engine webgpu|ort] [--ep cpu|webgpu] [--model untrained-vit-b16] [--batch 64] [--size N] [--reps 10] [--regions 1024,2048] [--knn BANK [--knn-queries 10000] [--knn-dim 384]] [--precision f16|f32] [--path auto|portable] [--attention auto|flash|gemm[,…]] [--gemm BMxBNxBK-sgMxN-sS[-wd]] [--check] [--gpu N] [--json FILE]';
+const usage = 'lamina bench encoder [--engine webgpu|ort] [--ep cpu|webgpu] [--model untrained-vit-b16] [--batch 64] [--size N] [--reps 10] [--stream 20] [--regions 1024,2048] [--knn BANK [--knn-queries 10000] [--knn-dim 384]] [--precision f16|f32] [--path auto|portable] [--attention auto|flash|gemm[,…]] [--gemm BMxBNxBK-sgMxN-sS[-wd]] [--check] [--gpu N] [--json FILE]';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -42,8 +44,31 @@ async function timeIt(reps: number, fn: () => Promise<unknown>): Promise<number[
   return times;
 }
 
+/**
+ * `count` calls of `fn`, each started before the previous one is awaited (two in flight): ms per
+ * call over the whole stream, ramp-up and drain included.
+ */
+async function streamed(count: number, fn: () => Promise<unknown>): Promise<number> {
+  await fn();
+  const t0 = performance.now();
+  let prev: Promise<unknown> | undefined;
+  try {
+    for (let i = 0; i < count; i++) {
+      const next = fn();
+      next.catch(() => {}); // awaited on the next turn, or below
+      const p = prev;
+      prev = next;
+      await p;
+    }
+    await prev;
+  } finally {
+    await prev?.catch(() => {});
+  }
+  return (performance.now() - t0) / count;
+}
+
 interface EngineRun {
-  batch: number; reps: number; size: number; regions: number[]; precision?: 'f16' | 'f32'; path: 'auto' | 'portable';
+  batch: number; reps: number; stream: number; size: number; regions: number[]; precision?: 'f16' | 'f32'; path: 'auto' | 'portable';
   mode: 'auto' | 'flash' | 'gemm'; gemm?: string; attentionPath: 'auto' | 'portable'; check: boolean;
   /** The kNN flags, on the first run only. */
   knn?: Record<string, string | boolean | undefined>;
@@ -93,6 +118,16 @@ async function benchEngine(ctx: GpuContext, location: ModelLocation, o: EngineRu
       const e2eRgb = median(await timeIt(reps, () => enc.embedRgb(rgb, batch, { tokens: false })));
       console.log(`${m.name}, ${size} px, batch ${batch}: ${(batch / (e2eRgb / 1000)).toFixed(1)} tiles/s end to end from RGB bytes (embedRgb, the analysis path; median ${e2eRgb.toFixed(1)} ms per batch)`);
       Object.assign(results, { msPerBatchRgb: e2eRgb, tilesPerSecondRgb: batch / (e2eRgb / 1000) });
+      if (o.stream) {
+        const sRgb = await streamed(o.stream, () => enc.embedRgb(rgb, batch, { tokens: false }));
+        const sF32 = await streamed(o.stream, () => enc.embed(pixels, batch, { tokens: false }));
+        const pct = (ms: number) => `${((100 * resident) / ms).toFixed(0)}% of resident`;
+        console.log(`${m.name}, ${size} px, batch ${batch}: sustained end to end, ${o.stream} batches streamed with 2 in flight: ${(batch / (sRgb / 1000)).toFixed(1)} tiles/s from RGB bytes (${sRgb.toFixed(1)} ms per batch, ${pct(sRgb)}), ${(batch / (sF32 / 1000)).toFixed(1)} tiles/s from f32 (${sF32.toFixed(1)} ms per batch, ${pct(sF32)})`);
+        Object.assign(results, {
+          streamBatches: o.stream, streamMsPerBatchRgb: sRgb, streamTilesPerSecondRgb: batch / (sRgb / 1000),
+          streamMsPerBatch: sF32, streamTilesPerSecond: batch / (sF32 / 1000),
+        });
+      }
     }
     const regionResults: Record<string, unknown>[] = [];
     for (const r of o.regions) {
@@ -139,7 +174,7 @@ export const command: Command = {
   async run(argv) {
     const { values } = parseFlags(argv, {
       engine: { type: 'string' }, ep: { type: 'string' }, model: { type: 'string' }, batch: { type: 'string' }, size: { type: 'string' },
-      reps: { type: 'string' }, regions: { type: 'string' }, precision: { type: 'string' }, path: { type: 'string' },
+      reps: { type: 'string' }, stream: { type: 'string' }, regions: { type: 'string' }, precision: { type: 'string' }, path: { type: 'string' },
       check: { type: 'boolean' }, gpu: { type: 'string' }, json: { type: 'string' }, knn: { type: 'string' }, 'knn-queries': { type: 'string' }, 'knn-dim': { type: 'string' }, 'attention-path': { type: 'string' },
       attention: { type: 'string' }, gemm: { type: 'string' },
     }, usage);
@@ -147,6 +182,7 @@ export const command: Command = {
     if (engine !== 'webgpu' && engine !== 'ort') throw invalidParameter('--engine', "'webgpu' or 'ort'", engine);
     const batch = numberFlag('batch', values.batch, 64, 1, 4096);
     const reps = numberFlag('reps', values.reps, 10, 1, 1000);
+    const stream = numberFlag('stream', values.stream, 20, 0, 10000);
     const location = await resolveModel(values.model ?? 'untrained-vit-b16');
     const m = location.manifest;
     const size = numberFlag('size', values.size, m.inputSize, m.patchSize, 8192);
@@ -178,7 +214,7 @@ export const command: Command = {
       try {
         for (const [mi, mode] of modes.entries()) {
           const r: Record<string, unknown> = { attention: mode };
-          await benchEngine(ctx, location, { batch, reps, size, regions, precision, path, mode, gemm: values.gemm, attentionPath: (values['attention-path'] ?? path) as 'auto' | 'portable', check: !!values.check, knn: mi === 0 ? values : undefined, pixels }, r);
+          await benchEngine(ctx, location, { batch, reps, stream, size, regions, precision, path, mode, gemm: values.gemm, attentionPath: (values['attention-path'] ?? path) as 'auto' | 'portable', check: !!values.check, knn: mi === 0 ? values : undefined, pixels }, r);
           runs.push(r);
         }
       } finally {
