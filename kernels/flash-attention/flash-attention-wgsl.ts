@@ -93,6 +93,22 @@ export interface StagedSubgroupMatrixVariant extends SubgroupMatrixTiling {
    * fits at D = 128. @defaultValue false
    */
   compactP?: boolean;
+  /**
+   * With prefetch: two halves of K/V (and mask) staging, so that tile t+1 is written into one half
+   * right after tile t's S barrier while tile t is read from the other. Per tile this leaves the S
+   * barrier and the P barrier(s), instead of two more around the staging. The rescale flag rotates
+   * over two slots, cleared one tile ahead. Needs compactP at D = 64 with 8 subgroups (48 KiB).
+   * @defaultValue false
+   */
+  doubleBuffer?: boolean;
+  /**
+   * Read the lazy-rescale flag with a plain load after a workgroupBarrier instead of
+   * workgroupUniformLoad (which Tint lowers to barrier, load, barrier): one barrier less per tile.
+   * The value is uniform at run time (everyone reads it after the barrier, nobody writes it until the
+   * next tile's barrier), but WGSL's uniformity analysis cannot see that, so the module enables
+   * `chromium_disable_uniformity_analysis` (an allow_unsafe_apis extension). @defaultValue false
+   */
+  plainFlagRead?: boolean;
 }
 
 export type { SubgroupMatrixVariant };
@@ -115,7 +131,8 @@ export function workgroupBytes(v: AttentionVariant): number {
   const br = rowsPerWorkgroup(v);
   const ks = v.headDim + 8;
   const pst = (v.compactP ? v.keysPerTile : Math.max(v.keysPerTile, v.headDim)) + 8;
-  return 2 * v.keysPerTile * ks * 2 + br * (v.keysPerTile + 4) * 4 + br * pst * 2 + v.keysPerTile * 4 + (v.alignedFlag ? 16 : 4);
+  const kvb = v.doubleBuffer ? 2 : 1;
+  return kvb * (2 * v.keysPerTile * ks * 2 + v.keysPerTile * 4) + br * (v.keysPerTile + 4) * 4 + br * pst * 2 + (v.alignedFlag || v.doubleBuffer ? 16 : 4);
 }
 
 /** A stable key for pipeline caches and benchmark tables. */
@@ -123,7 +140,7 @@ export function variantKey(v: AttentionVariant): string {
   if (v.path === 'subgroup-matrix') return subgroupMatrixKey(v);
   const o = v.opaqueLoops ? '-opaque' : '';
   if (v.path === 'portable') return `portable-${v.precision}-d${v.headDim}-br${v.rowsPerWorkgroup}-bc${v.keysPerTile}${o}`;
-  return `sgmat2${v.alignedFlag ? '-aligned' : ''}${v.emulate ? '-emu' : ''}${v.flip ? `-flip${v.flip}` : ''}${v.legacySyntax ? '-legacy' : ''}${v.prefetch ? '-pf' : ''}${v.prefetch && v.splitStage ? '-split' : ''}${v.prefetch && v.narrowStage ? '-u32' : ''}${v.rereadS ? '-rs' : ''}${v.compactP ? '-cp' : ''}-d${v.headDim}-t${v.tile}-sg${v.subgroupSize}x${v.subgroupsPerWorkgroup}-mt${v.mTilesPerSubgroup}-bc${v.keysPerTile}${o}`;
+  return `sgmat2${v.alignedFlag ? '-aligned' : ''}${v.emulate ? '-emu' : ''}${v.flip ? `-flip${v.flip}` : ''}${v.legacySyntax ? '-legacy' : ''}${v.prefetch ? '-pf' : ''}${v.prefetch && v.splitStage ? '-split' : ''}${v.prefetch && v.narrowStage ? '-u32' : ''}${v.rereadS ? '-rs' : ''}${v.compactP ? '-cp' : ''}${v.doubleBuffer ? '-db' : ''}${v.plainFlagRead ? '-nu' : ''}-d${v.headDim}-t${v.tile}-sg${v.subgroupSize}x${v.subgroupsPerWorkgroup}-mt${v.mTilesPerSubgroup}-bc${v.keysPerTile}${o}`;
 }
 
 /** WGSL of a variant; throws on shapes the templates cannot express. */
@@ -211,10 +228,13 @@ function stagedWgsl(v: StagedSubgroupMatrixVariant): string {
   const { headDim: d, tile: t, subgroupSize: sg, mTilesPerSubgroup: mt, keysPerTile: bc } = v;
   const r = mt * t;
   const pow2 = (x: number) => x > 0 && (x & (x - 1)) === 0;
-  if (d % t || d % 8 || bc % t || !pow2(sg) || !pow2(r) || bc % Math.max(1, sg / r) || (v.prefetch && v.subgroupsPerWorkgroup * sg < bc)) {
+  if (d % t || d % 8 || bc % t || !pow2(sg) || !pow2(r) || bc % Math.max(1, sg / r) || (v.prefetch && v.subgroupsPerWorkgroup * sg < bc) || (v.doubleBuffer && !v.prefetch)) {
     throw new Error(`subgroup-matrix attention cannot tile D=${d} T=${t} SG=${sg} R=${r} BC=${bc}`);
   }
   const ops = v.emulate ? emulatedOps(t) : realOps(t, v.flip ?? 0, v.legacySyntax ?? false);
+  const db = v.doubleBuffer ?? false;
+  // offset of this tile's half of the K/V staging (double buffering)
+  const kvo = db ? 'kvo + ' : '';
   const dt = d / t;
   const nt = bc / t;
   const lines = (xs: string[], indent: string) => xs.map((x) => indent + x).join('\n');
@@ -249,7 +269,7 @@ function stagedWgsl(v: StagedSubgroupMatrixVariant): string {
   const qk: string[] = [];
   for (let n = 0; n < nt; n++) {
     qk.push('{');
-    for (let kd = 0; kd < dt; kd++) qk.push(`  let kr_${kd} = ${ops.load('right', 'kT', `${n * t}u * KS + ${kd * t}u`, true, 'KS')};`);
+    for (let kd = 0; kd < dt; kd++) qk.push(`  let kr_${kd} = ${ops.load('right', 'kT', `${kvo}${n * t}u * KS + ${kd * t}u`, true, 'KS')};`);
     for (let a = 0; a < mt; a++) {
       qk.push(`  var s_${a} = ${ops.zero};`);
       for (let kd = 0; kd < dt; kd++) qk.push(`  s_${a} = ${ops.mma(`q_${a}_${kd}`, `kr_${kd}`, `s_${a}`)};`);
@@ -265,7 +285,7 @@ function stagedWgsl(v: StagedSubgroupMatrixVariant): string {
   }
   for (let dn = 0; dn < dt; dn++) {
     pv.push('{');
-    for (let n = 0; n < nt; n++) pv.push(`  let vr_${n} = ${ops.load('right', 'vT', `${n * t}u * KS + ${dn * t}u`, false, 'KS')};`);
+    for (let n = 0; n < nt; n++) pv.push(`  let vr_${n} = ${ops.load('right', 'vT', `${kvo}${n * t}u * KS + ${dn * t}u`, false, 'KS')};`);
     for (let a = 0; a < mt; a++) for (let n = 0; n < nt; n++) pv.push(`  o_${a}_${dn} = ${ops.mma(`p_${a}_${n}`, `vr_${n}`, `o_${a}_${dn}`)};`);
     pv.push('}');
   }
@@ -295,6 +315,7 @@ function stagedWgsl(v: StagedSubgroupMatrixVariant): string {
 
   const enables = ['enable f16;', 'enable subgroups;'];
   if (!v.emulate) enables.push('enable chromium_experimental_subgroup_matrix;');
+  if (v.plainFlagRead) enables.push('enable chromium_disable_uniformity_analysis;');
   const stage = [
     'for (var i = lid; i < BC * D8; i += WG) {',
     '  let j = i / D8;',
@@ -315,15 +336,27 @@ function stagedWgsl(v: StagedSubgroupMatrixVariant): string {
   const split = pf && (v.splitStage ?? false);
   const narrow = narrowQ;
   // where the K/V tile is written to workgroup memory and the next one fetched (see PREFETCH_FNS)
-  const pipeline = split ? {
-    prologue: ['fetchK(b, h, 0u, lid);', 'fetchV(b, h, 0u, lid);', 'stashK(lid);', 'stashV(lid);', reset, 'workgroupBarrier();',
+  const pipeline = db ? {
+    prologue: ['fetchK(b, h, 0u, lid);', 'fetchV(b, h, 0u, lid);', 'stashK(lid, 0u);', 'stashV(lid, 0u, 0u);',
+      'if (lid == 0u) { rescaleFlags[0] = 0u; rescaleFlags[1] = 0u; }', 'workgroupBarrier();',
       'if (BC < p.seqK) { fetchK(b, h, BC, lid); fetchV(b, h, BC, lid); }'],
     top: [],
-    afterQk: ['// everyone is past this tile\'s S = Q·Kᵀ: K of the next tile replaces it', 'stashK(lid);', 'if (kb + 2u * BC < p.seqK) { fetchK(b, h, kb + 2u * BC, lid); }'],
-    bottom: ['workgroupBarrier();', 'stashV(lid);', reset, 'if (kb + 2u * BC < p.seqK) { fetchV(b, h, kb + 2u * BC, lid); }'],
+    afterQk: [
+      '// every subgroup is past tile t-1 (its P·V too): tile t+1 goes into that half, and the flag',
+      '// slot tile t-1 read is cleared for tile t+1',
+      'if (kb + BC < p.seqK) { stashK(lid, BC * KS - kvo); stashV(lid, BC * KS - kvo, BC - ko); }',
+      'if (kb + 2u * BC < p.seqK) { fetchK(b, h, kb + 2u * BC, lid); fetchV(b, h, kb + 2u * BC, lid); }',
+      'if (lid == 0u) { rescaleFlags[1u - slot] = 0u; }'],
+    bottom: [],
+  } : split ? {
+    prologue: ['fetchK(b, h, 0u, lid);', 'fetchV(b, h, 0u, lid);', 'stashK(lid, 0u);', 'stashV(lid, 0u, 0u);', reset, 'workgroupBarrier();',
+      'if (BC < p.seqK) { fetchK(b, h, BC, lid); fetchV(b, h, BC, lid); }'],
+    top: [],
+    afterQk: ['// everyone is past this tile\'s S = Q·Kᵀ: K of the next tile replaces it', 'stashK(lid, 0u);', 'if (kb + 2u * BC < p.seqK) { fetchK(b, h, kb + 2u * BC, lid); }'],
+    bottom: ['workgroupBarrier();', 'stashV(lid, 0u, 0u);', reset, 'if (kb + 2u * BC < p.seqK) { fetchV(b, h, kb + 2u * BC, lid); }'],
   } : pf ? {
     prologue: ['fetchK(b, h, 0u, lid);', 'fetchV(b, h, 0u, lid);'],
-    top: ['workgroupBarrier();', 'stashK(lid);', 'stashV(lid);', reset, 'workgroupBarrier();', 'if (kb + BC < p.seqK) { fetchK(b, h, kb + BC, lid); fetchV(b, h, kb + BC, lid); }'],
+    top: ['workgroupBarrier();', 'stashK(lid, 0u);', 'stashV(lid, 0u, 0u);', reset, 'workgroupBarrier();', 'if (kb + BC < p.seqK) { fetchK(b, h, kb + BC, lid); fetchV(b, h, kb + BC, lid); }'],
     afterQk: [], bottom: [],
   } : { prologue: [], top: ['workgroupBarrier();', ...stage, reset, 'workgroupBarrier();'], afterQk: [], bottom: [] };
 
@@ -336,12 +369,19 @@ function stagedWgsl(v: StagedSubgroupMatrixVariant): string {
     SV_DECL: v.rereadS ? '' : '  var sv: array<f32, RPL * CPL>;',
     SV_KEEP: v.rereadS ? '' : '        sv[rr * CPL + jj] = s;\n',
     SV_READ: v.rereadS ? 'select(MASKED, sS[base + c] * p.scaleLog2, keep[c] != 0.0)' : 'sv[rr * CPL + jj]',
-    PROLOGUE: lines(pipeline.prologue, '  '), TOP: lines(pipeline.top, '    '),
+    KVB: db ? 2 : 1,
+    FLAG_DECL: db ? 'var<workgroup> rescaleFlags: array<u32, 4>;' : 'var<workgroup> rescaleFlag: u32;',
+    FLAG: db ? 'rescaleFlags[slot]' : 'rescaleFlag',
+    RESCALE_READ: v.plainFlagRead
+      ? `    // also the barrier that makes P visible to the matrix loads\n    workgroupBarrier();\n    let rescale = ${db ? 'rescaleFlags[slot]' : 'rescaleFlag'};`
+      : `    // also the barrier that makes P visible to the matrix loads\n    let rescale = workgroupUniformLoad(&${db ? 'rescaleFlags[slot]' : 'rescaleFlag'});`,
+    PROLOGUE: lines(pipeline.prologue, '  '),
+    TOP: lines([...(db ? ['let kvo = ((kb / BC) % 2u) * BC * KS;', 'let ko = ((kb / BC) % 2u) * BC;', 'let slot = (kb / BC) % 2u;'] : ['let ko = 0u;']), ...pipeline.top], '    '),
     AFTER_QK: lines(pipeline.afterQk, '    '), BOTTOM: lines(pipeline.bottom, '    '),
     LOAD_Q: lines(loadQ, '  '), DECLARE_O: lines(declareO, '  '),
     QK: lines(qk, '    '), RESCALE: lines(rescale, '      '), PV: lines(pv, '    '), OUTPUT: lines(output, '  '),
   });
-  if (!v.alignedFlag) return wgsl;
+  if (!v.alignedFlag || db) return wgsl;
   return wgsl.replace('var<workgroup> rescaleFlag: u32;', 'var<workgroup> rescaleFlags: array<u32, 4>;').replace(/\brescaleFlag\b/g, 'rescaleFlags[0]');
 }
 
@@ -363,12 +403,12 @@ function prefetchFunctions(narrow: boolean): string {
   const put = (x: 'K' | 'V', arr: 'kT' | 'vT') => narrow
     ? `let hv = bitcast<vec2<f16>>(${x.toLowerCase()}Reg[t]); ${arr}[at] = hv.x; ${arr}[at + 1u] = hv.y;`
     : `put8${x}(at, ${x.toLowerCase()}Reg[t]);`;
-  const stash = (x: 'K' | 'V', arr: 'kT' | 'vT') => `fn stash${x}(lid: u32) {
+  const stash = (x: 'K' | 'V', arr: 'kT' | 'vT') => `fn stash${x}(lid: u32, kvo: u32${x === 'V' ? ', ko: u32' : ''}) {
   for (var t = 0u; t < LPT; t++) {
     let i = lid + t * WG;
-    let at = (i / CPR) * KS + (i % CPR) * ${wpl}u;
+    let at = kvo + (i / CPR) * KS + (i % CPR) * ${wpl}u;
     if (i < BC * CPR) { ${put(x, arr)} }
-  }${x === 'V' ? '\n  if (lid < BC) { keep[lid] = keepReg; }' : ''}
+  }${x === 'V' ? '\n  if (lid < BC) { keep[ko + lid] = keepReg; }' : ''}
 }`;
   return [
     `const CPR: u32 = D / ${wpl}u;          // loads per key row`,

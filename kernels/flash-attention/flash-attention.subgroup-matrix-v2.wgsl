@@ -38,12 +38,14 @@ const RESCALE_LOG2: f32 = 8.0;
 // p.pad is always 0, so the value never changes.
 fn opaque(n: u32) -> u32 { return n + p.pad * {{OPAQUE}}u; }
 
-var<workgroup> kT: array<f16, BC * KS>;
-var<workgroup> vT: array<f16, BC * KS>;
+// KVB = 2 (double buffering): tile t+1 is staged into one half while tile t is read from the other
+const KVB: u32 = {{KVB}}u;
+var<workgroup> kT: array<f16, KVB * BC * KS>;
+var<workgroup> vT: array<f16, KVB * BC * KS>;
 var<workgroup> sS: array<f32, BR * SS>;
 var<workgroup> pS: array<f16, BR * PST>;
-var<workgroup> keep: array<f32, BC>;
-var<workgroup> rescaleFlag: u32;
+var<workgroup> keep: array<f32, KVB * BC>;
+{{FLAG_DECL}}
 
 {{EMU_FUNCS}}
 {{PREFETCH_FNS}}
@@ -108,7 +110,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       var mx = MASKED;
       for (var jj = 0u; jj < opaque(CPL); jj++) {
         let c = part + jj * LPR;
-        let s = select(MASKED, sS[base + c] * p.scaleLog2, keep[c] != 0.0);
+        let s = select(MASKED, sS[base + c] * p.scaleLog2, keep[ko + c] != 0.0);
 {{SV_KEEP}}        mx = max(mx, s);
       }
       for (var off = 1u; off < opaque(LPR); off <<= 1u) { mx = max(mx, subgroupShuffleXor(mx, off)); }
@@ -119,18 +121,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       let pBase = (sgRow0 + row) * PST;
       for (var jj = 0u; jj < opaque(CPL); jj++) {
         let c = part + jj * LPR;
-        let pv = select(0.0, exp2({{SV_READ}} - newRef), keep[c] != 0.0);
+        let pv = select(0.0, exp2({{SV_READ}} - newRef), keep[ko + c] != 0.0);
         sum += pv;
         pS[pBase + c] = f16(pv);
       }
       for (var off = 1u; off < opaque(LPR); off <<= 1u) { sum += subgroupShuffleXor(sum, off); }
-      if (alpha < 1.0 && lRow[rr] > 0.0) { rescaleFlag = 1u; }
+      if (alpha < 1.0 && lRow[rr] > 0.0) { {{FLAG}} = 1u; }
       lRow[rr] = lRow[rr] * alpha + sum;
       mRow[rr] = newRef;
       alphaRow[rr] = alpha;
     }
-    // also the barrier that makes P visible to the matrix loads
-    let rescale = workgroupUniformLoad(&rescaleFlag);
+{{RESCALE_READ}}
     if (rescale != 0u) {
 {{RESCALE}}
     }

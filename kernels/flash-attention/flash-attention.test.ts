@@ -111,6 +111,12 @@ describe('subgroup-matrix WGSL', () => {
           for (const [prefetch, splitStage, narrowStage, rereadS, compactP] of [[false, false, false, false, false], [true, false, false, false, false], [true, false, true, false, false], [true, true, false, false, false], [true, true, true, false, false], [true, true, true, true, false], [true, false, false, false, true], [true, true, true, true, true]]) {
             const v: AttentionVariant = { path: 'subgroup-matrix-v2', headDim, tile: 16, subgroupSize: 32, subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, emulate: false, alignedFlag: true, prefetch, splitStage, narrowStage, rereadS, compactP };
             if (workgroupBytes(v) <= 49152) variants.push(v);
+            if (prefetch && !splitStage && !narrowStage) {
+              for (const [doubleBuffer, plainFlagRead] of [[true, false], [true, true], [false, true]]) {
+                const w: AttentionVariant = { ...v, doubleBuffer, plainFlagRead };
+                if (workgroupBytes(w) <= 49152) variants.push(w);
+              }
+            }
           }
         }
       }
@@ -172,15 +178,23 @@ describe('subgroup-matrix WGSL', () => {
       t.skip('needs fixed-size subgroups and f16 without the subgroup-matrix feature (the real kernels run elsewhere)');
       return;
     }
-    const variant: AttentionVariant = {
+    const base = {
       path: 'subgroup-matrix-v2', headDim: 32, tile: 16, subgroupSize: caps.subgroupMaxSize, subgroupsPerWorkgroup: 2, mTilesPerSubgroup: 1, keysPerTile: 16,
-      emulate: true, opaqueLoops: true, alignedFlag: true, prefetch: true, splitStage: true, narrowStage: true, rereadS: true, compactP: true,
-    };
-    const fa = await FlashAttention.create(ctx, { headDim: 32, precision: 'f16', variant });
-    const r = await checkAttention(ctx, fa, { batch: 2, heads: 2, seqQ: 20, seqK: 50, headDim: 32 }, { seed: 7, mask: 'random', spread: 3 });
-    fa.destroy();
-    assert.deepEqual([r.unwritten, r.guardClobbered, r.nonFinite], [0, 0, 0]);
-    assert.ok(r.relError <= TOL.f16, `relative error ${r.relError}`);
+      emulate: true, opaqueLoops: true, alignedFlag: true, prefetch: true,
+    } as const;
+    const variants: AttentionVariant[] = [
+      { ...base, splitStage: true, narrowStage: true, rereadS: true, compactP: true },
+      // double-buffered staging with the flag read plainly (two barriers a tile)
+      { ...base, compactP: true, doubleBuffer: true, plainFlagRead: true },
+    ];
+    for (const variant of variants) {
+      const fa = await FlashAttention.create(ctx, { headDim: 32, precision: 'f16', variant });
+      // 50 keys: three full 16-key tiles (both halves of the double buffer, twice) and a partial one
+      const r = await checkAttention(ctx, fa, { batch: 2, heads: 2, seqQ: 20, seqK: 50, headDim: 32 }, { seed: 7, mask: 'random', spread: 3 });
+      fa.destroy();
+      assert.deepEqual([r.unwritten, r.guardClobbered, r.nonFinite], [0, 0, 0], variantKey(variant));
+      assert.ok(r.relError <= TOL.f16, `${variantKey(variant)}: relative error ${r.relError}`);
+    }
   });
 
   test('refuses shapes it cannot tile', () => {

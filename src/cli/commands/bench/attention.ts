@@ -58,17 +58,21 @@ export function sweepVariants(base: AttentionVariant, limit: number): AttentionV
   // design 2: [subgroups, query tiles per subgroup, keys per tile, staging: '' (at the top of each
   // tile), pf (register prefetch), split (K and V staged in two places), u32 (4-byte staging loads),
   // rs (scores read twice from workgroup memory instead of held in registers), cp (P's scratch only
-  // BC + 8 wide, Q staged through it in chunks)]
+  // BC + 8 wide, Q staged through it in chunks), db (K/V staging double-buffered: two barriers fewer
+  // a tile), nu (the rescale flag read plainly after a barrier, uniformity analysis off: one fewer)]
   const staged: [number, number, number, string][] = d <= 64
     ? [[8, 1, 32, ''], [8, 1, 32, 'pf'], [8, 1, 32, 'pf-u32'], [8, 1, 32, 'pf-split'], [8, 1, 32, 'pf-split-u32'], [8, 1, 32, 'pf-rs'],
       [8, 1, 32, 'pf-split-u32-rs'], [8, 1, 32, 'pf-cp'], [8, 1, 32, 'pf-split-u32-cp'], [8, 1, 32, 'pf-split-u32-rs-cp'],
-      [4, 2, 32, 'pf-split-u32'], [4, 2, 32, 'pf-split-u32-rs'], [4, 2, 32, 'pf-split-u32-rs-cp'], [4, 1, 64, 'pf-split-u32']]
+      [4, 2, 32, 'pf-split-u32'], [4, 2, 32, 'pf-split-u32-rs'], [4, 2, 32, 'pf-split-u32-rs-cp'], [4, 1, 64, 'pf-split-u32'],
+      [8, 1, 32, 'pf-nu'], [8, 1, 32, 'pf-cp-db'], [8, 1, 32, 'pf-cp-db-nu'], [4, 2, 32, 'pf-cp-db-nu'], [8, 1, 16, 'pf-cp-db-nu'], [8, 1, 16, 'pf-db-nu']]
     : [[4, 1, 32, ''], [4, 1, 32, 'pf'], [4, 1, 32, 'pf-split-u32'], [4, 1, 32, 'pf-split-u32-rs'], [8, 1, 32, 'pf-split-u32-cp'],
-      [4, 1, 32, 'pf-split-u32-cp'], [2, 2, 32, 'pf-split-u32'], [4, 1, 16, 'pf-split-u32']];
+      [4, 1, 32, 'pf-split-u32-cp'], [2, 2, 32, 'pf-split-u32'], [4, 1, 16, 'pf-split-u32'],
+      [4, 1, 32, 'pf-nu'], [4, 1, 16, 'pf-cp-db-nu'], [8, 1, 16, 'pf-cp-db-nu'], [2, 2, 32, 'pf-cp-db-nu']];
   for (const [subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, mode] of staged) {
     const v: AttentionVariant = {
       path: 'subgroup-matrix-v2', headDim: d, tile: 16, subgroupSize: base.subgroupSize, subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile,
       emulate: false, alignedFlag: true, prefetch: mode.includes('pf'), splitStage: mode.includes('split'), narrowStage: mode.includes('u32'), rereadS: mode.includes('rs'), compactP: mode.includes('cp'),
+      doubleBuffer: mode.includes('db'), plainFlagRead: mode.includes('nu'),
     };
     if (workgroupBytes(v) <= limit) out.push(v);
   }
