@@ -105,32 +105,45 @@ export const processBatch: Stage<BatchInput, BatchOutput, AnalysisParams> = asyn
   throwIfAborted(ctx.signal, 'batch');
   const tiles = plan.tiles.slice(range.start, range.end);
   const t0 = performance.now();
-  let images;
+  const taken = takeAhead(slide, plan, range);
+  let images: RgbImage[] | undefined;
   try {
-    images = await takePrefetched(slide, plan, range) ?? await readRange(slide, plan, tiles, ctx.signal);
+    images = await taken?.images.catch(() => undefined);
+    if (!images) images = await readRange(slide, plan, tiles, ctx.signal);
   } catch (err) {
     if (err instanceof LaminaError) throw err;
     const t = tiles[0]!;
     throw new CorruptSlideError(`${slide.name}: reading tiles from level-0 (${t.x}, ${t.y}) at level ${plan.levelIndex} failed: ${(err as Error).message}`, { cause: err });
   }
   throwIfAborted(ctx.signal, 'batch');
-  if (readAhead(embedder.device)) prefetch(slide, plan, { start: range.end, end: Math.min(plan.tiles.length, range.end + tiles.length) }, ctx.signal);
   const t1 = performance.now();
   if (bank !== null && params.scorer === 'mahalanobis-tokens') throw new UnprocessableError("scorer 'mahalanobis-tokens' is the in-slide scorer; with a reference bank use 'knn' or 'auto'");
   const tokenBank = bank?.header.entries === 'tokens' && scoresInBatch(params, bank);
   const tokenStats = !input.embedOnly && tokenStatsInBatch(params, bank, embedder);
-  let embeddings: Float32Array;
-  let tokens: Float32Array | undefined;
-  let tokensPerTile = 0;
-  let detail: EmbedTimings | undefined;
-  if (tokenBank || tokenStats || input.withTokens) {
-    if (!embedder.embedTokens) {
-      throw new UnprocessableError(`encoder '${embedder.model.name}' gives no patch tokens, which a token reference bank needs`);
-    }
-    ({ embeddings, tokens, tokensPerTile, timings: detail } = await embedder.embedTokens(images, ctx.signal));
-  } else {
-    embeddings = await embedder.embed(images, ctx.signal);
+  const wantTokens = tokenBank || tokenStats || input.withTokens === true;
+  if (wantTokens && !embedder.embedTokens) {
+    throw new UnprocessableError(`encoder '${embedder.model.name}' gives no patch tokens, which a token reference bank needs`);
   }
+  const embedCall = (imgs: RgbImage[]): Promise<Embedded> => wantTokens
+    ? embedder.embedTokens!(imgs, ctx.signal)
+    : embedder.embed(imgs, ctx.signal).then((embeddings) => ({ embeddings }));
+  // This batch's embedding: the one the previous batch started, when it was of these very tiles
+  // and kind, else started now (submitted before the next batch's, so it is first on the GPU).
+  const ahead = taken?.embedded;
+  const own = ahead && ahead.embedder === embedder && ahead.tokens === wantTokens
+    ? ahead.result.catch(() => embedCall(images)) // a failed or cancelled one is redone here, which reports the error
+    : embedCall(images);
+  if (readAhead(embedder.device)) {
+    // Embed ahead only for a caller seen walking consecutive ranges (this range was read ahead):
+    // a queue worker handed scattered batches would throw the GPU work away.
+    const next = prefetch(slide, plan, { start: range.end, end: Math.min(plan.tiles.length, range.end + tiles.length) }, ctx.signal);
+    if (next && taken && embedAhead(embedder.device)) {
+      const result = next.images.then(embedCall);
+      result.catch(() => {}); // the batch that takes it embeds again
+      next.embedded = { embedder, tokens: wantTokens, result };
+    }
+  }
+  const { embeddings, tokens, tokensPerTile = 0, timings: detail } = await own;
   const t2 = performance.now();
   const dim = embedder.model.embeddingSize;
   if (embeddings.length !== tiles.length * dim) {
@@ -153,7 +166,21 @@ export const processBatch: Stage<BatchInput, BatchOutput, AnalysisParams> = asyn
  * not be consecutive). A prefetch that failed is read again by the batch, which then reports the
  * error itself.
  */
-let ahead: { slide: Slide; plan: TilePlan; start: number; end: number; images: Promise<RgbImage[]> } | undefined;
+let ahead: Ahead | undefined;
+
+interface Ahead {
+  slide: Slide; plan: TilePlan; start: number; end: number; images: Promise<RgbImage[]>;
+  /** The next batch's embedding, started by this one (`embedAhead`): at most one batch in flight beyond the current. */
+  embedded?: { embedder: TileEmbedder; tokens: boolean; result: Promise<Embedded> };
+}
+
+/** What one embedding call gives a batch. */
+interface Embedded {
+  embeddings: Float32Array;
+  tokens?: Float32Array;
+  tokensPerTile?: number;
+  timings?: EmbedTimings;
+}
 
 /**
  * Read ahead only where the host would otherwise idle: with a GPU engine the cores are free while
@@ -166,19 +193,30 @@ export function readAhead(device: string): boolean {
   return env === undefined || env === '' ? device !== 'cpu' : env !== '0';
 }
 
-function prefetch(slide: Slide, plan: TilePlan, next: TileRange, signal: AbortSignal): void {
+/**
+ * Embed ahead (with read-ahead on): a batch also starts embedding the next range once its tiles
+ * are read, so that embedding's upload and the GPU's compute run while this batch reads its
+ * embeddings back and scores them (two forwards in flight, webgpu-vit-model.ts). Only our WebGPU
+ * engine, whose forwards may overlap; LAMINA_EMBED_AHEAD=0 turns it off.
+ */
+export function embedAhead(device: string): boolean {
+  return device === 'webgpu' && process.env.LAMINA_EMBED_AHEAD !== '0';
+}
+
+function prefetch(slide: Slide, plan: TilePlan, next: TileRange, signal: AbortSignal): Ahead | undefined {
   ahead = undefined;
-  if (next.start >= next.end) return;
+  if (next.start >= next.end) return undefined;
   const images = readRange(slide, plan, plan.tiles.slice(next.start, next.end), signal);
   images.catch(() => {}); // the batch that takes it reads again
   ahead = { slide, plan, ...next, images };
+  return ahead;
 }
 
-async function takePrefetched(slide: Slide, plan: TilePlan, range: TileRange): Promise<RgbImage[] | undefined> {
+function takeAhead(slide: Slide, plan: TilePlan, range: TileRange): Ahead | undefined {
   const a = ahead;
   ahead = undefined;
   if (!a || a.slide !== slide || a.plan !== plan || a.start !== range.start || a.end !== range.end) return undefined;
-  return a.images.catch(() => undefined);
+  return a;
 }
 
 /** Concurrent reads per batch: `LAMINA_READ_PARTS`, else one per 4 cores, at most 4 (libuv's default pool). */
