@@ -49,6 +49,7 @@ var<workgroup> keep: array<f32, KVB * BC>;
 
 {{EMU_FUNCS}}
 {{PREFETCH_FNS}}
+{{SCALED8}}
 
 // Eight halves from one 16-byte global load into a workgroup f16 array.
 fn put8K(at: u32, w: vec4<u32>) {
@@ -103,34 +104,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 {{QK}}
     workgroupBarrier();
 {{AFTER_QK}}
-    // online softmax over this tile, rows of this subgroup, in log2 units
-    for (var rr = 0u; rr < opaque(RPL); rr++) {
-      let row = lane / LPR + rr * (SG / LPR);
-      let base = (sgRow0 + row) * SS;
-      var mx = MASKED;
-      for (var jj = 0u; jj < opaque(CPL); jj++) {
-        let c = part + jj * LPR;
-        let s = select(MASKED, sS[base + c] * p.scaleLog2, keep[ko + c] != 0.0);
-{{SV_KEEP}}        mx = max(mx, s);
-      }
-      for (var off = 1u; off < opaque(LPR); off <<= 1u) { mx = max(mx, subgroupShuffleXor(mx, off)); }
-      let mRef = mRow[rr];
-      let newRef = select(mRef, mx, mx > mRef + RESCALE_LOG2);
-      let alpha = exp2(mRef - newRef);
-      var sum = 0.0;
-      let pBase = (sgRow0 + row) * PST;
-      for (var jj = 0u; jj < opaque(CPL); jj++) {
-        let c = part + jj * LPR;
-        let pv = select(0.0, exp2({{SV_READ}} - newRef), keep[ko + c] != 0.0);
-        sum += pv;
-        pS[pBase + c] = f16(pv);
-      }
-      for (var off = 1u; off < opaque(LPR); off <<= 1u) { sum += subgroupShuffleXor(sum, off); }
-      if (alpha < 1.0 && lRow[rr] > 0.0) { {{FLAG}} = 1u; }
-      lRow[rr] = lRow[rr] * alpha + sum;
-      mRow[rr] = newRef;
-      alphaRow[rr] = alpha;
-    }
+{{SOFTMAX}}
 {{RESCALE_READ}}
     if (rescale != 0u) {
 {{RESCALE}}

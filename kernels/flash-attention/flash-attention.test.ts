@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GpuContext } from '../gpu/gpu-context.ts';
 import { InvalidParameterError } from '../../src/errors.ts';
-import { FlashAttention, attentionOnHost, chooseVariant, fastPathCandidates, type AttentionShape, type AttentionVariant } from './flash-attention.ts';
+import { FlashAttention, attentionOnHost, chooseVariant, fastPathCandidates, longSequenceCandidate, type AttentionShape, type AttentionVariant } from './flash-attention.ts';
 import { attentionWgsl, variantKey, workgroupBytes } from './flash-attention-wgsl.ts';
 import { mmaProbeWgsl, PROBE_MODES } from './mma-probe.ts';
 import { checkAttention, type CheckOptions } from './attention-check.ts';
@@ -103,6 +103,8 @@ describe('subgroup-matrix WGSL', () => {
       const variants: AttentionVariant[] = [];
       for (const headDim of [64, 128]) {
         variants.push(...fastPathCandidates(headDim, 32));
+        const long = longSequenceCandidate(headDim, 32);
+        if (long) variants.push(long);
         for (const accumulator of ['matrix', 'private'] as const) {
           variants.push({ path: 'subgroup-matrix', headDim, tile: 16, subgroupSize: 32, subgroupsPerWorkgroup: 2, mTilesPerSubgroup: 1, keysPerTile: 32, accumulator, reloadQ: true });
         }
@@ -112,8 +114,8 @@ describe('subgroup-matrix WGSL', () => {
             const v: AttentionVariant = { path: 'subgroup-matrix-v2', headDim, tile: 16, subgroupSize: 32, subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, emulate: false, alignedFlag: true, prefetch, splitStage, narrowStage, rereadS, compactP };
             if (workgroupBytes(v) <= 49152) variants.push(v);
             if (prefetch && !splitStage && !narrowStage) {
-              for (const [doubleBuffer, plainFlagRead] of [[true, false], [true, true], [false, true]]) {
-                const w: AttentionVariant = { ...v, doubleBuffer, plainFlagRead };
+              for (const [doubleBuffer, plainFlagRead, fullTileFast, prescaleQ] of [[true, false, false, false], [true, true, false, false], [false, true, false, false], [true, true, true, true]]) {
+                const w: AttentionVariant = { ...v, doubleBuffer, plainFlagRead, fullTileFast, prescaleQ };
                 if (workgroupBytes(w) <= 49152) variants.push(w);
               }
             }
@@ -184,16 +186,19 @@ describe('subgroup-matrix WGSL', () => {
     } as const;
     const variants: AttentionVariant[] = [
       { ...base, splitStage: true, narrowStage: true, rereadS: true, compactP: true },
-      // double-buffered staging with the flag read plainly (two barriers a tile)
-      { ...base, compactP: true, doubleBuffer: true, plainFlagRead: true },
+      // double-buffered staging, the flag read plainly (two barriers a tile), the mask-free softmax
+      // for full tiles (50 keys: three full tiles and a partial one) and Q pre-scaled
+      { ...base, compactP: true, doubleBuffer: true, plainFlagRead: true, fullTileFast: true, prescaleQ: true },
     ];
     for (const variant of variants) {
       const fa = await FlashAttention.create(ctx, { headDim: 32, precision: 'f16', variant });
       // 50 keys: three full 16-key tiles (both halves of the double buffer, twice) and a partial one
-      const r = await checkAttention(ctx, fa, { batch: 2, heads: 2, seqQ: 20, seqK: 50, headDim: 32 }, { seed: 7, mask: 'random', spread: 3 });
+      for (const mask of ['random', 'none'] as const) {
+        const r = await checkAttention(ctx, fa, { batch: 2, heads: 2, seqQ: 20, seqK: 50, headDim: 32 }, { seed: 7, mask, spread: 3 });
+        assert.deepEqual([r.unwritten, r.guardClobbered, r.nonFinite], [0, 0, 0], `${variantKey(variant)}, mask ${mask}`);
+        assert.ok(r.relError <= TOL.f16, `${variantKey(variant)}, mask ${mask}: relative error ${r.relError}`);
+      }
       fa.destroy();
-      assert.deepEqual([r.unwritten, r.guardClobbered, r.nonFinite], [0, 0, 0], variantKey(variant));
-      assert.ok(r.relError <= TOL.f16, `${variantKey(variant)}: relative error ${r.relError}`);
     }
   });
 

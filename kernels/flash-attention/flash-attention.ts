@@ -81,32 +81,54 @@ export function fastPathCandidates(headDim: number, subgroupSize: number): Atten
   const v2 = (subgroupsPerWorkgroup: number, mTilesPerSubgroup: number, keysPerTile: number, staging: string): AttentionVariant => ({
     path: 'subgroup-matrix-v2', headDim, tile: 16, subgroupSize, subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, emulate: false, alignedFlag: true,
     prefetch: staging.includes('pf'), splitStage: staging.includes('split'), narrowStage: staging.includes('u32'), compactP: staging.includes('cp'),
+    doubleBuffer: staging.includes('db'), plainFlagRead: staging.includes('nu'), fullTileFast: staging.includes('ff'), prescaleQ: staging.includes('sq'),
   });
   return headDim <= 64
-    ? [v2(8, 1, 32, 'pf'), v2(8, 1, 32, 'pf-cp'), v2(8, 1, 32, 'pf-split'), v2(8, 1, 32, 'pf-u32'), v2(8, 1, 32, 'pf-split-u32'), v2(8, 1, 32, ''),
+    ? [v2(8, 1, 32, 'pf-cp-db-nu-ff-sq'), v2(8, 1, 32, 'pf-cp-db-nu'), v2(8, 1, 32, 'pf'), v2(8, 1, 32, 'pf-cp'), v2(8, 1, 32, 'pf-split'), v2(8, 1, 32, 'pf-u32'), v2(8, 1, 32, 'pf-split-u32'), v2(8, 1, 32, ''),
       v2(4, 2, 32, 'pf-split-u32'), v2(4, 1, 64, 'pf-split-u32'), v2(4, 1, 32, 'pf-split-u32'), v3('matrix', 1, 64), v3('matrix', 1, 32), v3('matrix', 1, 16)]
-    : [v2(4, 1, 32, 'pf'), v2(4, 1, 32, 'pf-split-u32'), v3('matrix', 1, 32), v3('matrix', 1, 64), v3('matrix', 1, 16)];
+    : [v2(8, 1, 16, 'pf-cp-db-nu-ff-sq'), v2(8, 1, 16, 'pf-cp-db-nu'), v2(4, 1, 32, 'pf'), v2(4, 1, 32, 'pf-split-u32'), v3('matrix', 1, 32), v3('matrix', 1, 64), v3('matrix', 1, 16)];
+}
+
+/**
+ * Query rows at and beyond which the long-sequence shape runs: 256 query rows a workgroup (two
+ * query tiles per subgroup) with 16-key tiles halve the K/V staging per FLOP, but leave most SMs idle
+ * for short sequences (H200, D = 64: 143.8 vs 108.4 TFLOP/s at 16k, 39.3 vs 57.1 at 1k).
+ */
+export const LONG_SEQUENCE_ROWS = 8192;
+
+/** The long-sequence shape for a head size, when one beats the default there (H200 measurements). */
+export function longSequenceCandidate(headDim: number, subgroupSize: number): AttentionVariant | undefined {
+  if (headDim > 64) return undefined;
+  return {
+    path: 'subgroup-matrix-v2', headDim, tile: 16, subgroupSize, subgroupsPerWorkgroup: 8, mTilesPerSubgroup: 2, keysPerTile: 16, emulate: false, alignedFlag: true,
+    prefetch: true, compactP: true, doubleBuffer: true, plainFlagRead: true, fullTileFast: true, prescaleQ: true,
+  };
 }
 
 /** The kernel shape for an adapter, head size and precision (the fast path when possible). */
 export function chooseVariant(caps: GpuCapabilities, limits: GPUSupportedLimits, headDim: number, precision: 'f16' | 'f32', path: 'auto' | 'subgroup-matrix' | 'portable' = 'auto'): AttentionVariant {
+  return variantChoices(caps, limits, headDim, precision, path)[0]!;
+}
+
+/** Fast-path shapes that fit the adapter, best first, then the portable kernel (always last). */
+function variantChoices(caps: GpuCapabilities, limits: GPUSupportedLimits, headDim: number, precision: 'f16' | 'f32', path: 'auto' | 'subgroup-matrix' | 'portable'): AttentionVariant[] {
   const fits = (v: AttentionVariant) => workgroupBytes(v) <= limits.maxComputeWorkgroupStorageSize
     && workgroupInvocations(v) <= limits.maxComputeInvocationsPerWorkgroup;
+  const fast: AttentionVariant[] = [];
   if (path !== 'portable') {
     const config = caps.subgroupMatrixConfigs.find((c) => c.componentType === 'f16' && c.resultComponentType === 'f32'
       && c.M === c.N && c.N === c.K && headDim % c.M === 0);
     const usable = precision === 'f16' && caps.subgroupMatrix && caps.shaderF16 && caps.subgroups && config
       && caps.subgroupMinSize === caps.subgroupMaxSize;
-    if (usable && config.M === 16) {
-      for (const v of fastPathCandidates(headDim, caps.subgroupMaxSize)) if (fits(v)) return v;
-    }
+    if (usable && config.M === 16) fast.push(...fastPathCandidates(headDim, caps.subgroupMaxSize).filter(fits));
+    if (fast.length) return fast;
     if (path === 'subgroup-matrix') {
       throw new InvalidParameterError(`the subgroup-matrix attention path needs f16 tensors and an adapter with chromium-experimental-subgroup-matrix (f16→f32, square tiles dividing ${headDim}), shader-f16 and a fixed subgroup size`);
     }
   }
   for (const keysPerTile of headDim <= 64 ? [32, 16, 8] : [16, 8, 4]) {
     const v: AttentionVariant = { path: 'portable', headDim, precision, rowsPerWorkgroup: 64, keysPerTile, opaqueLoops: caps.cpu };
-    if (fits(v)) return v;
+    if (fits(v)) return [v];
   }
   throw new InvalidParameterError(`head size ${headDim} does not fit this adapter's workgroup memory`);
 }
@@ -142,7 +164,8 @@ export class FlashAttention {
   private noMask: GPUBuffer | undefined;
 
   private constructor(readonly ctx: GpuContext, readonly variant: AttentionVariant, readonly precision: 'f16' | 'f32', private readonly pipeline: GPUComputePipeline,
-    private readonly tiny?: { variant: AttentionVariant; pipeline: GPUComputePipeline }) {}
+    private readonly tiny?: { variant: AttentionVariant; pipeline: GPUComputePipeline },
+    private readonly long?: { variant: AttentionVariant; pipeline: GPUComputePipeline }) {}
 
   /**
    * Compiles (once per context and variant) the kernel for this head size and precision. With
@@ -156,15 +179,34 @@ export class FlashAttention {
     const precision = options.precision ?? 'f16';
     let variant = options.variant ?? chooseVariant(ctx.capabilities, ctx.device.limits, headDim, precision, options.path);
     if (!options.variant && (options.path ?? 'auto') === 'auto' && variant.path !== 'portable') {
-      const key = variantKey(variant);
+      // the best shapes first; each must agree with the CPU reference on this adapter (a driver may
+      // miscompile one, or refuse an extension), else the next, then the portable kernel
+      const choices = variantChoices(ctx.capabilities, ctx.device.limits, headDim, precision, 'auto').slice(0, 3);
+      let chosen: AttentionVariant | undefined;
+      for (const v of choices) {
+        const key = variantKey(v);
+        let verdict = fastPathVerdicts.get(ctx)?.get(key);
+        if (verdict === undefined) {
+          verdict = await selfCheck(ctx, v);
+          if (!fastPathVerdicts.has(ctx)) fastPathVerdicts.set(ctx, new Map());
+          fastPathVerdicts.get(ctx)!.set(key, verdict);
+          if (!verdict) process.emitWarning(`flash-attention: ${key} disagrees with the CPU reference on ${ctx.describe()}; trying the next shape`);
+        }
+        if (verdict) { chosen = v; break; }
+      }
+      variant = chosen ?? chooseVariant(ctx.capabilities, ctx.device.limits, headDim, precision, 'portable');
+    }
+    let long: { variant: AttentionVariant; pipeline: GPUComputePipeline } | undefined;
+    const lv = variant.path === 'subgroup-matrix-v2' && !options.variant ? longSequenceCandidate(headDim, variant.subgroupSize) : undefined;
+    if (lv && workgroupBytes(lv) <= ctx.device.limits.maxComputeWorkgroupStorageSize && workgroupInvocations(lv) <= ctx.device.limits.maxComputeInvocationsPerWorkgroup) {
+      const key = variantKey(lv);
       let verdict = fastPathVerdicts.get(ctx)?.get(key);
       if (verdict === undefined) {
-        verdict = await selfCheck(ctx, variant);
+        verdict = await selfCheck(ctx, lv);
         if (!fastPathVerdicts.has(ctx)) fastPathVerdicts.set(ctx, new Map());
         fastPathVerdicts.get(ctx)!.set(key, verdict);
-        if (!verdict) process.emitWarning(`flash-attention: ${key} disagrees with the CPU reference on ${ctx.describe()}; using the portable kernel`);
       }
-      if (!verdict) variant = chooseVariant(ctx.capabilities, ctx.device.limits, headDim, precision, 'portable');
+      if (verdict) long = { variant: lv, pipeline: await ctx.pipeline(`flash-attention/${key}`, attentionWgsl(lv)) };
     }
     if (variant.headDim !== headDim) throw invalidParameter('variant.headDim', `${headDim}`, variant.headDim);
     if (variant.path !== 'portable' && precision !== 'f16') throw invalidParameter('precision', "'f16' for the subgroup-matrix path", precision);
@@ -176,17 +218,28 @@ export class FlashAttention {
       const small = chooseVariant(ctx.capabilities, ctx.device.limits, headDim, precision, 'portable');
       tiny = { variant: small, pipeline: await ctx.pipeline(`flash-attention/${variantKey(small)}`, attentionWgsl(small)) };
     }
-    return new FlashAttention(ctx, variant, precision, pipeline, tiny);
+    return new FlashAttention(ctx, variant, precision, pipeline, tiny, long);
   }
 
   /** Name of the kernel variant, for logs and benchmark tables. */
   get name(): string { return variantKey(this.variant); }
 
+  /** Kernel names, the long-sequence one included, for logs. */
+  describe(): string {
+    return this.long ? `${this.name}, ≥ ${LONG_SEQUENCE_ROWS} queries: ${variantKey(this.long.variant)}` : this.name;
+  }
+
+  /** The kernel variant a call with `seqQ` query rows runs. */
+  variantFor(seqQ: number): AttentionVariant {
+    return this.long && seqQ >= LONG_SEQUENCE_ROWS ? this.long.variant : this.variant;
+  }
+
   /** Records one compute pass into `encoder`; nothing is submitted. */
   encode(encoder: GPUCommandEncoder, shape: AttentionShape, buffers: AttentionBuffers, options: EncodeOptions = {}): void {
     const { batch, heads, seqQ } = checkShape(shape, this.variant.headDim);
     const useTiny = this.tiny !== undefined && Math.min(buffers.k.buffer.size, buffers.v.buffer.size) < MATRIX_OPERAND_BYTES;
-    const [variant, pipeline] = useTiny ? [this.tiny!.variant, this.tiny!.pipeline] : [this.variant, this.pipeline];
+    const useLong = !useTiny && this.long !== undefined && seqQ >= LONG_SEQUENCE_ROWS;
+    const [variant, pipeline] = useTiny ? [this.tiny!.variant, this.tiny!.pipeline] : useLong ? [this.long!.variant, this.long!.pipeline] : [this.variant, this.pipeline];
     const prepared = this.prepare(shape, buffers, options.scale ?? 1 / Math.sqrt(shape.headDim), pipeline);
     const groupsX = Math.ceil(seqQ / rowsPerWorkgroup(variant));
     const maxGroups = this.ctx.device.limits.maxComputeWorkgroupsPerDimension;
@@ -256,7 +309,7 @@ export class FlashAttention {
     new Float32Array(params, 48, 1)[0] = scale * LOG2E;
     u[13] = buffers.mask ? 1 : 0;
     u[14] = maskOffset;
-    const key = [pipeline === this.pipeline ? 'main' : 'tiny', this.id(buffers.q.buffer), this.id(buffers.k.buffer), this.id(buffers.v.buffer), this.id(buffers.out.buffer), this.id(maskBuffer), ...u].join(',');
+    const key = [pipeline === this.pipeline ? 'main' : pipeline === this.long?.pipeline ? 'long' : 'tiny', this.id(buffers.q.buffer), this.id(buffers.k.buffer), this.id(buffers.v.buffer), this.id(buffers.out.buffer), this.id(maskBuffer), ...u].join(',');
     let prepared = this.prepared.get(key);
     if (!prepared) {
       if (this.prepared.size >= 64) {

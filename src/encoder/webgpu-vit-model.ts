@@ -22,6 +22,7 @@ import { convWeightToGemm, im2colBytes, PatchEmbed } from '../../kernels/patch-e
 import { VitTokens } from '../../kernels/vit-tokens/vit-tokens.ts';
 import { positionTable, type PosInterpolation } from '../../kernels/vit-tokens/pos-embed.ts';
 import { FlashAttention, type AttentionVariant } from '../../kernels/flash-attention/flash-attention.ts';
+import { variantKey } from '../../kernels/flash-attention/flash-attention-wgsl.ts';
 import { GEMM_ATTENTION_MAX_SEQ, GemmAttention, gemmAttentionBytes, type GemmAttentionPlan } from '../../kernels/matmul/gemm-attention.ts';
 import type { VitConfig, VitWeights } from './vit-config.ts';
 import type { EngineTimings } from './types.ts';
@@ -170,7 +171,7 @@ export class VitGpuModel {
     const mode = options.attention ?? 'auto';
     if (mode !== 'auto' && mode !== 'flash' && mode !== 'gemm') throw invalidParameter('attention', "'auto', 'flash' or 'gemm'", mode);
     let gemmAttention: GemmAttention | undefined;
-    if (mode === 'gemm' || (mode === 'auto' && attention.variant.path !== 'subgroup-matrix' && qkv.variant.path === 'subgroup-matrix')) {
+    if (mode === 'gemm' || (mode === 'auto' && attention.variant.path === 'portable' && qkv.variant.path === 'subgroup-matrix')) {
       gemmAttention = await GemmAttention.create(ctx, { headDim, precision, path });
       if (mode === 'auto' && !(gemmAttention.tensorCores && await gemmAttentionVerified(ctx, gemmAttention))) {
         gemmAttention.destroy();
@@ -185,7 +186,7 @@ export class VitGpuModel {
   /** Kernel names, for logs and benchmark headers. */
   describeKernels(): string {
     const ga = this.k.gemmAttention;
-    return `${this.precision}: ${this.k.qkv.name}, ${ga ? `attention ≤ ${GEMM_ATTENTION_MAX_SEQ} tokens: ${ga.name}, longer: ` : ''}${this.k.attention.name}`;
+    return `${this.precision}: ${this.k.qkv.name}, ${ga ? `attention ≤ ${GEMM_ATTENTION_MAX_SEQ} tokens: ${ga.name}, longer: ` : ''}${this.k.attention.describe()}`;
   }
 
   /**
@@ -414,7 +415,8 @@ export class VitGpuModel {
 
   /** Which attention a forward of this many tokens per image uses (logs, benchmarks). */
   attentionFor(images: number, size: number): string {
-    return this.plan(images, size, false).attention ? this.k.gemmAttention!.name : this.k.attention.name;
+    const plan = this.plan(images, size, false);
+    return plan.attention ? this.k.gemmAttention!.name : variantKey(this.k.attention.variantFor(plan.seq));
   }
 }
 

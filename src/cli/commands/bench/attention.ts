@@ -59,20 +59,24 @@ export function sweepVariants(base: AttentionVariant, limit: number): AttentionV
   // tile), pf (register prefetch), split (K and V staged in two places), u32 (4-byte staging loads),
   // rs (scores read twice from workgroup memory instead of held in registers), cp (P's scratch only
   // BC + 8 wide, Q staged through it in chunks), db (K/V staging double-buffered: two barriers fewer
-  // a tile), nu (the rescale flag read plainly after a barrier, uniformity analysis off: one fewer)]
+  // a tile), nu (the rescale flag read plainly after a barrier, uniformity analysis off: one fewer),
+  // ff (a mask-free softmax for full tiles), sq (Q pre-scaled by scale·log2 e)]
   const staged: [number, number, number, string][] = d <= 64
     ? [[8, 1, 32, ''], [8, 1, 32, 'pf'], [8, 1, 32, 'pf-u32'], [8, 1, 32, 'pf-split'], [8, 1, 32, 'pf-split-u32'], [8, 1, 32, 'pf-rs'],
       [8, 1, 32, 'pf-split-u32-rs'], [8, 1, 32, 'pf-cp'], [8, 1, 32, 'pf-split-u32-cp'], [8, 1, 32, 'pf-split-u32-rs-cp'],
       [4, 2, 32, 'pf-split-u32'], [4, 2, 32, 'pf-split-u32-rs'], [4, 2, 32, 'pf-split-u32-rs-cp'], [4, 1, 64, 'pf-split-u32'],
-      [8, 1, 32, 'pf-nu'], [8, 1, 32, 'pf-cp-db'], [8, 1, 32, 'pf-cp-db-nu'], [4, 2, 32, 'pf-cp-db-nu'], [8, 1, 16, 'pf-cp-db-nu'], [8, 1, 16, 'pf-db-nu']]
+      [8, 1, 32, 'pf-nu'], [8, 1, 32, 'pf-cp-db'], [8, 1, 32, 'pf-cp-db-nu'], [4, 2, 32, 'pf-cp-db-nu'], [8, 1, 16, 'pf-cp-db-nu'], [8, 1, 16, 'pf-db-nu'],
+      [8, 1, 32, 'pf-cp-db-nu-ff'], [8, 1, 32, 'pf-cp-db-nu-ff-sq'], [16, 1, 16, 'pf-cp-db-nu-ff-sq'], [8, 2, 16, 'pf-cp-db-nu-ff-sq'],
+      [4, 2, 16, 'pf-cp-db-nu-ff-sq'], [4, 4, 16, 'pf-cp-db-nu-ff-sq'], [8, 2, 16, 'pf-db-nu-ff-sq']]
     : [[4, 1, 32, ''], [4, 1, 32, 'pf'], [4, 1, 32, 'pf-split-u32'], [4, 1, 32, 'pf-split-u32-rs'], [8, 1, 32, 'pf-split-u32-cp'],
       [4, 1, 32, 'pf-split-u32-cp'], [2, 2, 32, 'pf-split-u32'], [4, 1, 16, 'pf-split-u32'],
-      [4, 1, 32, 'pf-nu'], [4, 1, 16, 'pf-cp-db-nu'], [8, 1, 16, 'pf-cp-db-nu'], [2, 2, 32, 'pf-cp-db-nu']];
+      [4, 1, 32, 'pf-nu'], [4, 1, 16, 'pf-cp-db-nu'], [8, 1, 16, 'pf-cp-db-nu'], [2, 2, 32, 'pf-cp-db-nu'], [8, 1, 16, 'pf-cp-db-nu-ff'], [8, 1, 16, 'pf-cp-db-nu-ff-sq'], [4, 2, 16, 'pf-cp-db-nu-ff-sq']];
   for (const [subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile, mode] of staged) {
     const v: AttentionVariant = {
       path: 'subgroup-matrix-v2', headDim: d, tile: 16, subgroupSize: base.subgroupSize, subgroupsPerWorkgroup, mTilesPerSubgroup, keysPerTile,
       emulate: false, alignedFlag: true, prefetch: mode.includes('pf'), splitStage: mode.includes('split'), narrowStage: mode.includes('u32'), rereadS: mode.includes('rs'), compactP: mode.includes('cp'),
       doubleBuffer: mode.includes('db'), plainFlagRead: mode.includes('nu'),
+      fullTileFast: mode.includes('ff'), prescaleQ: mode.includes('sq'),
     };
     if (workgroupBytes(v) <= limit) out.push(v);
   }
@@ -160,8 +164,8 @@ export const command: Command = {
             const ok = r.relError <= tol && r.unwritten === 0 && r.guardClobbered === 0 && r.nonFinite === 0 && !(r.maskedBatchMaxAbs > 0);
             failed ||= !ok;
             if (!ok && built.includes(fa)) built.splice(built.indexOf(fa), 1); // never time a wrong kernel
-            console.log(`check ${fa.name} B=${c.batch} H=${c.heads} Sq=${c.seqQ} Sk=${c.seqK} mask=${c.mask}${'packed' in c ? ' packed' : ''}: rel.err ${r.relError.toExponential(2)} unwritten ${r.unwritten} guard ${r.guardClobbered} ${ok ? 'ok' : 'FAIL'}`);
-            results.push({ check: fa.name, ...c, ...r, ok });
+            console.log(`check ${variantKey(fa.variantFor(c.seqQ))} B=${c.batch} H=${c.heads} Sq=${c.seqQ} Sk=${c.seqK} mask=${c.mask}${'packed' in c ? ' packed' : ''}: rel.err ${r.relError.toExponential(2)} unwritten ${r.unwritten} guard ${r.guardClobbered} ${ok ? 'ok' : 'FAIL'}`);
+            results.push({ check: variantKey(fa.variantFor(c.seqQ)), ...c, ...r, ok });
           }
         }
       }
@@ -185,8 +189,9 @@ export const command: Command = {
           for (const fa of built) {
             const t = await timeAttention(ctx, fa, shape, buffers, reps);
             const tflops = flops(s) / (t.medianNs * 1e-9) / 1e12;
-            console.log(`${fa.name.padEnd(44)} S=${String(s).padStart(6)}  ${(t.medianNs / 1e6).toFixed(3).padStart(9)} ms  ${tflops.toFixed(1).padStart(7)} TFLOP/s  (min ${(t.minNs / 1e6).toFixed(3)} ms, ${t.reps} runs)`);
-            results.push({ engine: 'lamina', variant: fa.name, batch, heads, dim, seq: s, ms: t.medianNs / 1e6, minMs: t.minNs / 1e6, tflops });
+            const name = variantKey(fa.variantFor(s));
+            console.log(`${name.padEnd(44)} S=${String(s).padStart(6)}  ${(t.medianNs / 1e6).toFixed(3).padStart(9)} ms  ${tflops.toFixed(1).padStart(7)} TFLOP/s  (min ${(t.minNs / 1e6).toFixed(3)} ms, ${t.reps} runs)`);
+            results.push({ engine: 'lamina', variant: name, batch, heads, dim, seq: s, ms: t.medianNs / 1e6, minMs: t.minNs / 1e6, tflops });
           }
         } finally {
           for (const b of Object.values(buffers)) b.buffer.destroy();
