@@ -273,22 +273,25 @@ export class VitGpuModel {
 
   /**
    * Submits `repeats` forwards of the same plan back to back (pixels already on the GPU) and
-   * waits: GPU throughput without host transfers, for benchmarks.
+   * waits: GPU throughput without host transfers, for benchmarks. `attentionOnly` records only the
+   * attention steps of every block (their share of the forward, for profiles).
    */
-  async replay(images: number, size: number, repeats: number): Promise<void> {
+  async replay(images: number, size: number, repeats: number, attentionOnly = false): Promise<void> {
     const plan = this.plan(images, size, false);
     for (let i = 0; i < repeats; i++) {
       const enc = this.ctx.device.createCommandEncoder({ label: 'vit-replay' });
-      this.record(enc, plan);
+      this.record(enc, plan, attentionOnly);
       this.ctx.device.queue.submit([enc.finish()]);
     }
     await this.ctx.sync();
   }
 
-  private record(enc: GPUCommandEncoder, plan: Plan): void {
+  private record(enc: GPUCommandEncoder, plan: Plan, attentionOnly = false): void {
     const D = this.config.dim, heads = this.config.numHeads;
     let pass: GPUComputePassEncoder | undefined;
     for (const s of plan.steps) {
+      // the GEMM attention's dispatches are the shared (not owned) ones
+      if (attentionOnly && s.kind === 'dispatch' && s.owned !== false) continue;
       if (s.kind === 'dispatch') {
         pass ??= enc.beginComputePass();
         recordDispatch(pass, s.d);

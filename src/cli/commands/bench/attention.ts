@@ -67,7 +67,8 @@ export function sweepVariants(base: AttentionVariant, limit: number): AttentionV
       [4, 2, 32, 'pf-split-u32'], [4, 2, 32, 'pf-split-u32-rs'], [4, 2, 32, 'pf-split-u32-rs-cp'], [4, 1, 64, 'pf-split-u32'],
       [8, 1, 32, 'pf-nu'], [8, 1, 32, 'pf-cp-db'], [8, 1, 32, 'pf-cp-db-nu'], [4, 2, 32, 'pf-cp-db-nu'], [8, 1, 16, 'pf-cp-db-nu'], [8, 1, 16, 'pf-db-nu'],
       [8, 1, 32, 'pf-cp-db-nu-ff'], [8, 1, 32, 'pf-cp-db-nu-ff-sq'], [16, 1, 16, 'pf-cp-db-nu-ff-sq'], [8, 2, 16, 'pf-cp-db-nu-ff-sq'],
-      [4, 2, 16, 'pf-cp-db-nu-ff-sq'], [4, 4, 16, 'pf-cp-db-nu-ff-sq'], [8, 2, 16, 'pf-db-nu-ff-sq']]
+      [4, 2, 16, 'pf-cp-db-nu-ff-sq'], [4, 4, 16, 'pf-cp-db-nu-ff-sq'], [8, 2, 16, 'pf-db-nu-ff-sq'],
+      [4, 1, 32, 'pf-cp-db-nu-ff-sq'], [4, 1, 16, 'pf-cp-db-nu-ff-sq'], [8, 1, 16, 'pf-cp-db-nu-ff-sq']]
     : [[4, 1, 32, ''], [4, 1, 32, 'pf'], [4, 1, 32, 'pf-split-u32'], [4, 1, 32, 'pf-split-u32-rs'], [8, 1, 32, 'pf-split-u32-cp'],
       [4, 1, 32, 'pf-split-u32-cp'], [2, 2, 32, 'pf-split-u32'], [4, 1, 16, 'pf-split-u32'],
       [4, 1, 32, 'pf-nu'], [4, 1, 16, 'pf-cp-db-nu'], [8, 1, 16, 'pf-cp-db-nu'], [2, 2, 32, 'pf-cp-db-nu'], [8, 1, 16, 'pf-cp-db-nu-ff'], [8, 1, 16, 'pf-cp-db-nu-ff-sq'], [4, 2, 16, 'pf-cp-db-nu-ff-sq']];

@@ -111,6 +111,13 @@ async function benchEngine(ctx: GpuContext, location: ModelLocation, o: EngineRu
     const resident = (performance.now() - t0) / reps;
     console.log(`${m.name}, ${size} px, batch ${batch}: ${(batch / (e2e / 1000)).toFixed(1)} tiles/s end to end (median ${e2e.toFixed(1)} ms per batch), ${(batch / (resident / 1000)).toFixed(1)} tiles/s GPU-resident (${resident.toFixed(1)} ms per forward, ${reps} back to back)`);
     Object.assign(results, { kernels: enc.describe(), msPerBatch: e2e, tilesPerSecond: batch / (e2e / 1000), residentMsPerForward: resident, residentTilesPerSecond: batch / (resident / 1000) });
+    // the attention steps alone, replayed the same way: their share of the forward
+    await enc.model.replay(batch, size, 1, true);
+    const ta = performance.now();
+    await enc.model.replay(batch, size, reps, true);
+    const attentionMs = (performance.now() - ta) / reps;
+    console.log(`${m.name}, ${size} px, batch ${batch}: attention steps alone ${attentionMs.toFixed(1)} ms per forward (${(100 * attentionMs / resident).toFixed(0)}% of ${resident.toFixed(1)} ms; ${enc.model.attentionFor(batch, size)})`);
+    results.residentAttentionMs = attentionMs;
     if (size === m.inputSize) {
       // The analysis hands the engine RGB bytes (normalised on the GPU): a quarter of the f32 upload.
       const rgb = new Uint8Array(batch * size * size * 3);
