@@ -157,6 +157,20 @@ async function selfCheck(ctx: GpuContext, variant: AttentionVariant): Promise<bo
   }
 }
 
+/** The self-check's verdict on a fast shape, run once per context (a failure is logged once). */
+async function passesSelfCheck(ctx: GpuContext, variant: AttentionVariant): Promise<boolean> {
+  const key = variantKey(variant);
+  let verdicts = fastPathVerdicts.get(ctx);
+  if (!verdicts) fastPathVerdicts.set(ctx, verdicts = new Map());
+  let verdict = verdicts.get(key);
+  if (verdict === undefined) {
+    verdict = await selfCheck(ctx, variant);
+    verdicts.set(key, verdict);
+    if (!verdict) process.emitWarning(`flash-attention: ${key} disagrees with the CPU reference on ${ctx.describe()}; not used`);
+  }
+  return verdict;
+}
+
 export class FlashAttention {
   private readonly prepared = new Map<string, Prepared>();
   private readonly ids = new WeakMap<GPUBuffer, number>();
@@ -184,29 +198,14 @@ export class FlashAttention {
       const choices = variantChoices(ctx.capabilities, ctx.device.limits, headDim, precision, 'auto').slice(0, 3);
       let chosen: AttentionVariant | undefined;
       for (const v of choices) {
-        const key = variantKey(v);
-        let verdict = fastPathVerdicts.get(ctx)?.get(key);
-        if (verdict === undefined) {
-          verdict = await selfCheck(ctx, v);
-          if (!fastPathVerdicts.has(ctx)) fastPathVerdicts.set(ctx, new Map());
-          fastPathVerdicts.get(ctx)!.set(key, verdict);
-          if (!verdict) process.emitWarning(`flash-attention: ${key} disagrees with the CPU reference on ${ctx.describe()}; trying the next shape`);
-        }
-        if (verdict) { chosen = v; break; }
+        if (await passesSelfCheck(ctx, v)) { chosen = v; break; }
       }
       variant = chosen ?? chooseVariant(ctx.capabilities, ctx.device.limits, headDim, precision, 'portable');
     }
     let long: { variant: AttentionVariant; pipeline: GPUComputePipeline } | undefined;
     const lv = variant.path === 'subgroup-matrix-v2' && !options.variant ? longSequenceCandidate(headDim, variant.subgroupSize) : undefined;
     if (lv && workgroupBytes(lv) <= ctx.device.limits.maxComputeWorkgroupStorageSize && workgroupInvocations(lv) <= ctx.device.limits.maxComputeInvocationsPerWorkgroup) {
-      const key = variantKey(lv);
-      let verdict = fastPathVerdicts.get(ctx)?.get(key);
-      if (verdict === undefined) {
-        verdict = await selfCheck(ctx, lv);
-        if (!fastPathVerdicts.has(ctx)) fastPathVerdicts.set(ctx, new Map());
-        fastPathVerdicts.get(ctx)!.set(key, verdict);
-      }
-      if (verdict) long = { variant: lv, pipeline: await ctx.pipeline(`flash-attention/${key}`, attentionWgsl(lv)) };
+      if (await passesSelfCheck(ctx, lv)) long = { variant: lv, pipeline: await ctx.pipeline(`flash-attention/${variantKey(lv)}`, attentionWgsl(lv)) };
     }
     if (variant.headDim !== headDim) throw invalidParameter('variant.headDim', `${headDim}`, variant.headDim);
     if (variant.path !== 'portable' && precision !== 'f16') throw invalidParameter('precision', "'f16' for the subgroup-matrix path", precision);
