@@ -15,7 +15,7 @@ import type { AnalysisParams } from '../../pipelines/anomaly.ts';
 import { CorruptSlideError, LaminaError, UnprocessableError } from '../errors.ts';
 import type { PlannedTile, TilePlan } from '../tiling/tile-plan.ts';
 import { readTiles } from '../tiling/tile-reader.ts';
-import { knnScores } from '../scoring/knn.ts';
+import { knnScoresFast } from '../scoring/knn-fast.ts';
 import { tileMaxTokenScores } from '../scoring/token-scores.ts';
 import type { ReferenceBank } from '../scoring/bank.ts';
 import type { EmbedTimings, TileEmbedder } from './embedder.ts';
@@ -150,10 +150,10 @@ export const processBatch: Stage<BatchInput, BatchOutput, AnalysisParams> = asyn
     throw new UnprocessableError(`encoder '${embedder.model.name}' returned ${embeddings.length} values for ${tiles.length} tiles of ${dim}`);
   }
   const rawScores = tokenBank
-    ? tileMaxTokenScores(bank!, tokens!, tiles.length, tokensPerTile, params.k)
+    ? await tileMaxTokenScores(bank!, tokens!, tiles.length, tokensPerTile, params.k)
     : tokenStats
       ? await tokenDistancesParallel(await slideTokenModel(slide, plan, embedder, ctx.signal), tokens!, tiles.length, tokensPerTile)
-      : scoresInBatch(params, bank) ? knnScores(bank!, embeddings, tiles.length, params.k) : null;
+      : scoresInBatch(params, bank) ? await knnScoresFast(bank!, embeddings, tiles.length, params.k) : null;
   const timings = { read: t1 - t0, embed: t2 - t1, score: performance.now() - t2, ...(detail ? { detail } : {}) };
   if (process.env.LAMINA_BATCH_TIMINGS) logBatchTimings(range, timings);
   return { start: range.start, count: tiles.length, dim, embeddings, rawScores, timings, ...(input.withTokens ? { tokens, tokensPerTile } : {}) };

@@ -11,7 +11,8 @@ import { openSlide } from '../readers/registry.ts';
 import { writeBank, type BankHeader } from '../scoring/bank.ts';
 import { fitCalibration } from '../scoring/calibration.ts';
 import { greedyCoreset } from '../scoring/coreset.ts';
-import { knnScores, type MemoryBank } from '../scoring/knn.ts';
+import type { MemoryBank } from '../scoring/knn.ts';
+import { knnScoresFast } from '../scoring/knn-fast.ts';
 import { batchRanges, processBatch } from './batch.ts';
 import { checksumInput } from './checksum.ts';
 import type { TileEmbedder } from './embedder.ts';
@@ -126,13 +127,13 @@ export async function fitReference(
   let normal: Float64Array;
   if (regionMode) {
     // as region analyses score: each cell by itself (the normal cells the coreset left out, or leave-one-out)
-    normal = kept.size < total ? knnScores(bank, restOf(all, dim, total, kept), total - kept.size, params.k) : knnScores(bank, data, keep.length, params.k, (i) => i);
+    normal = kept.size < total ? await knnScoresFast(bank, restOf(all, dim, total, kept), total - kept.size, params.k) : await knnScoresFast(bank, data, keep.length, params.k, (i) => i);
   } else if (tokenMode) {
-    normal = tokenTileScores(all, dim, tileStarts, total, bank, keep, params.k);
+    normal = await tokenTileScores(all, dim, tileStarts, total, bank, keep, params.k);
   } else if (kept.size < total) {
-    normal = knnScores(bank, restOf(all, dim, total, kept), total - kept.size, params.k);
+    normal = await knnScoresFast(bank, restOf(all, dim, total, kept), total - kept.size, params.k);
   } else {
-    normal = knnScores(bank, data, keep.length, params.k, (i) => i);
+    normal = await knnScoresFast(bank, data, keep.length, params.k, (i) => i);
   }
   const header: BankHeader = {
     format: 'lamina-reference-bank',
@@ -156,7 +157,7 @@ export async function fitReference(
  * Tile-level normal scores for a token bank: each sampled tile's worst token, every token skipping
  * its own bank entry (when the coreset kept it), as analysis scores tiles.
  */
-function tokenTileScores(all: Float32Array, dim: number, tileStarts: number[], total: number, bank: MemoryBank, keep: number[], k: number): Float64Array {
+async function tokenTileScores(all: Float32Array, dim: number, tileStarts: number[], total: number, bank: MemoryBank, keep: number[], k: number): Promise<Float64Array> {
   const slotOf = new Map(keep.map((row, slot) => [row, slot]));
   const tiles = tileStarts.length;
   const n = Math.min(tiles, MAX_TOKEN_CALIBRATION_TILES);
@@ -165,7 +166,7 @@ function tokenTileScores(all: Float32Array, dim: number, tileStarts: number[], t
     const t = Math.floor((j * tiles) / n);
     const from = tileStarts[t]!;
     const to = t + 1 < tiles ? tileStarts[t + 1]! : total;
-    const scores = knnScores(bank, all.subarray(from * dim, to * dim), to - from, k, (i) => slotOf.get(from + i) ?? -1);
+    const scores = await knnScoresFast(bank, all.subarray(from * dim, to * dim), to - from, k, (i) => slotOf.get(from + i) ?? -1);
     out[j] = Math.max(...scores);
   }
   return out;

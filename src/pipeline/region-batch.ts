@@ -9,7 +9,7 @@
 import type { AnalysisParams } from '../../pipelines/anomaly.ts';
 import { CorruptSlideError, InvalidParameterError, LaminaError, UnprocessableError } from '../errors.ts';
 import type { RgbImage, Slide } from '../readers/types.ts';
-import { knnScores } from '../scoring/knn.ts';
+import { knnScoresFast } from '../scoring/knn-fast.ts';
 import type { ReferenceBank } from '../scoring/bank.ts';
 import { forEachOwnedCell, regionsPerBatch } from '../tiling/region-plan.ts';
 import type { PlannedTile, TilePlan } from '../tiling/tile-plan.ts';
@@ -83,7 +83,7 @@ export async function processRegionBatch(input: BatchInput, params: AnalysisPara
     timings.embed += performance.now() - t1;
   }
   const t2 = performance.now();
-  const rawScores = bank && params.scorer !== 'mahalanobis' ? knnScores(bank, embeddings, count, params.k) : null;
+  const rawScores = bank && params.scorer !== 'mahalanobis' ? await knnScoresFast(bank, embeddings, count, params.k) : null;
   timings.score = performance.now() - t2;
   return { start, count, dim, embeddings, rawScores, timings };
 }

@@ -17,7 +17,8 @@ import { UnprocessableError } from '../errors.ts';
 import type { ReferenceBank } from '../scoring/bank.ts';
 import { fitCalibration, type Calibration } from '../scoring/calibration.ts';
 import { greedyCoreset } from '../scoring/coreset.ts';
-import { knnScores, type MemoryBank } from '../scoring/knn.ts';
+import type { MemoryBank } from '../scoring/knn.ts';
+import { knnScoresFast } from '../scoring/knn-fast.ts';
 import { createKnnScorer } from '../scoring/knn-gpu.ts';
 import { fitMahalanobis, mahalanobisScores } from '../scoring/mahalanobis.ts';
 import { fuseTwoScales } from '../scoring/token-gaussian.ts';
@@ -130,7 +131,7 @@ export async function scoreSlide(
         throwIfAborted(signal, 'scoring');
         mark(out);
         if (!out.rawScores && bank!.header.entries === 'tokens') throw new UnprocessableError('a token reference bank is scored in the batches; this batch has no scores');
-        const scores = out.rawScores ?? (gpuKnn ? await gpuKnn.score(out.embeddings, out.count, params.k) : knnScores(bank!, out.embeddings, out.count, params.k));
+        const scores = out.rawScores ?? (gpuKnn ? await gpuKnn.score(out.embeddings, out.count, params.k) : await knnScoresFast(bank!, out.embeddings, out.count, params.k));
         raw.set(scores, out.start);
       }
     } finally {
@@ -166,7 +167,7 @@ export async function scoreSlide(
   method = scorerMethod(params, false, withStats > 0);
   const tokenStats = method === 'mahalanobis-tokens' ? new Float64Array(total) : null;
   const n = sampleIndices.length;
-  let scoreBatch: (out: BatchOutput) => Float64Array;
+  let scoreBatch: (out: BatchOutput) => Float64Array | Promise<Float64Array>;
   let summary: Omit<ScorerSummary, 'calibration'>;
   if (method === 'mahalanobis' || method === 'mahalanobis-tokens') {
     const model = fitMahalanobis(sample, n, dim);
@@ -178,12 +179,12 @@ export async function scoreSlide(
     const memory: MemoryBank = { dim, count: keep.length, data: new Float32Array(keep.length * dim) };
     keep.forEach((j, m) => memory.data.set(sample.subarray(j * dim, (j + 1) * dim), m * dim));
     const bankSlotOfTile = new Map<number, number>(keep.map((j, m) => [sampleIndices[j]!, m]));
-    scoreBatch = (out) => knnScores(memory, out.embeddings, out.count, params.k, (i) => bankSlotOfTile.get(out.start + i) ?? -1);
+    scoreBatch = (out) => knnScoresFast(memory, out.embeddings, out.count, params.k, (i) => bankSlotOfTile.get(out.start + i) ?? -1);
     summary = { method, k: params.k, shrinkage: null, fitSamples: n };
   }
   for await (const out of batches()) {
     throwIfAborted(signal, 'scoring');
-    raw.set(scoreBatch(out), out.start);
+    raw.set(await scoreBatch(out), out.start);
     if (tokenStats) tokenStats.set(out.rawScores!, out.start);
   }
   if (tokenStats) raw.set(fuseTwoScales(raw, tokenStats));

@@ -22,12 +22,6 @@ import type { KnnScorer } from './knn-gpu.ts';
 const BLOCK_BYTES = 16 * 1024 * 1024;
 
 /**
- * Below this many multiply-adds (queries × bank × dim) `knnScoresFast` keeps the JS loop: opening a
- * session (graph, prepacked bank) takes 3–40 ms, the JS loop ~1e9 multiply-adds/s (2 shared cores).
- */
-export const ORT_KNN_MIN_WORK = 1e7;
-
-/**
  * Most candidates per query the graph's TopK returns; past this (a sample dense around the
  * queries, whose neighbourhoods skip many entries) ORT's TopK costs more than returning the
  * whole distance block and scanning it in JS (TopK 512 of 8,192: ~2× TopK 64).
@@ -60,21 +54,7 @@ function loadOrt(): Promise<typeof Ort> {
 export async function createOrtKnn(bank: MemoryBank, options: { threads?: number } = {}): Promise<OrtKnn> {
   const ort = await loadOrt();
   const { dim, count: m, data } = bank;
-  const mean = new Float64Array(dim);
-  for (let j = 0; j < m; j++) for (let d = 0; d < dim; d++) mean[d] += data[j * dim + d]!;
-  for (let d = 0; d < dim; d++) mean[d] /= Math.max(1, m);
-  const mean32 = Float32Array.from(mean);
-  const centred = new Float32Array(m * dim);
-  const norms = new Float32Array(m);
-  for (let j = 0; j < m; j++) {
-    let s = 0;
-    for (let d = 0, o = j * dim; d < dim; d++, o++) {
-      const v = Math.fround(data[o]! - mean32[d]!);
-      centred[o] = v;
-      s += v * v;
-    }
-    norms[j] = s;
-  }
+  const { mean32, centred, norms } = centre(data, m, dim);
   // TopK in the graph: only [n, K] candidates cross into JS, and ORT runs the selection threaded
   const g = new GraphBuilder();
   const q = g.input('queries', ['n', dim]);
@@ -173,6 +153,26 @@ export async function createOrtKnn(bank: MemoryBank, options: { threads?: number
   };
 }
 
+/** The bank less its mean (f32, as the graph holds it) and the centred rows' squared norms. */
+function centre(data: Float32Array, m: number, dim: number): { mean32: Float32Array; centred: Float32Array; norms: Float32Array } {
+  const mean = new Float64Array(dim);
+  for (let j = 0, o = 0; j < m; j++) for (let d = 0; d < dim; d++, o++) mean[d] += data[o]!;
+  for (let d = 0; d < dim; d++) mean[d] /= Math.max(1, m);
+  const mean32 = Float32Array.from(mean);
+  const centred = new Float32Array(m * dim);
+  const norms = new Float32Array(m);
+  for (let j = 0, o = 0; j < m; j++) {
+    let s = 0;
+    for (let d = 0; d < dim; d++, o++) {
+      const v = Math.fround(data[o]! - mean32[d]!);
+      centred[o] = v;
+      s += v * v;
+    }
+    norms[j] = s;
+  }
+  return { mean32, centred, norms };
+}
+
 function int64Info(name: string, dims: (number | string)[]) {
   return onnx.ValueInfoProto.create({
     name,
@@ -198,27 +198,6 @@ function nearCounter(bankPositions: Uint32Array, radius: number): (position: num
     for (let y = r0; y <= r1; y++) for (let x = c0; x <= c1; x++) n += counts[y * cols + x]!;
     return n;
   };
-}
-
-/**
- * `knnScores` for one call, on ORT when the work is large enough to pay for the session and
- * onnxruntime-node loads; the JS loop otherwise.
- */
-export async function knnScoresFast(
-  bank: MemoryBank, embeddings: Float32Array, count: number, k: number, selfIndex?: (i: number) => number, exclude?: NearExclusion,
-): Promise<Float64Array> {
-  if (count * bank.count * bank.dim < ORT_KNN_MIN_WORK) return knnScores(bank, embeddings, count, k, selfIndex, exclude);
-  let knn: OrtKnn;
-  try {
-    knn = await createOrtKnn(bank);
-  } catch {
-    return knnScores(bank, embeddings, count, k, selfIndex, exclude);
-  }
-  try {
-    return await knn.score(embeddings, count, k, selfIndex, exclude);
-  } finally {
-    await knn.close();
-  }
 }
 
 /**

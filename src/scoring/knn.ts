@@ -1,7 +1,8 @@
 /**
  * kNN distance to a memory bank (PatchCore's anomaly score): for each embedding, the mean Euclidean
  * distance to its k nearest bank entries. Computed as |q|² − 2q·b + |b|² with precomputed bank norms.
- * Single-threaded: past ~1e7 multiply-adds, knn-ort.ts gives the same scores on onnxruntime's threads.
+ * Single-threaded: callers go through knn-fast.ts, which moves the work to onnxruntime's threads
+ * (knn-ort.ts, the same scores) once it pays for the session.
  */
 
 /** A memory bank of `count` embeddings of size `dim`. */

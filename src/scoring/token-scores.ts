@@ -4,26 +4,27 @@
  * tokens far from the bank while barely moving the tile's pooled embedding, so the worst token
  * sees what the pooled score averages away (docs/benchmarks.md, issue 3/9 section).
  */
-import { knnScores, type MemoryBank } from './knn.ts';
+import type { MemoryBank } from './knn.ts';
+import { knnScoresFast } from './knn-fast.ts';
 
 /**
  * Per-tile max over its `tokensPerTile` tokens (tile-major, `tiles × tokensPerTile × dim`) of the
  * mean distance to the k nearest bank tokens.
  * @param selfIndex bank entry to skip for token i (when the bank was built from these tokens).
- * @example const scores = tileMaxTokenScores(bank, tokens, 32, 196, 1);
+ * @example const scores = await tileMaxTokenScores(bank, tokens, 32, 196, 1);
  */
-export function tileMaxTokenScores(
+export async function tileMaxTokenScores(
   bank: MemoryBank,
   tokens: Float32Array,
   tiles: number,
   tokensPerTile: number,
   k: number,
   selfIndex?: (i: number) => number,
-): Float64Array {
+): Promise<Float64Array> {
   if (tokens.length !== tiles * tokensPerTile * bank.dim) {
     throw new Error(`tokens have ${tokens.length} floats, expected ${tiles} × ${tokensPerTile} × ${bank.dim}`);
   }
-  const perToken = knnScores(bank, tokens, tiles * tokensPerTile, k, selfIndex);
+  const perToken = await knnScoresFast(bank, tokens, tiles * tokensPerTile, k, selfIndex);
   const out = new Float64Array(tiles);
   for (let t = 0; t < tiles; t++) {
     let best = -Infinity;

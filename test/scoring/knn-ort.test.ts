@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { knnScores, packPosition, type MemoryBank } from '../../src/scoring/knn.ts';
-import { createOrtKnn, createOrtKnnScorer, knnScoresFast } from '../../src/scoring/knn-ort.ts';
+import { createOrtKnn, createOrtKnnScorer } from '../../src/scoring/knn-ort.ts';
+import { knnScoresFast, releaseKnnSession } from '../../src/scoring/knn-fast.ts';
 import { gaussian } from '../../src/scoring/linalg.ts';
 import { mulberry32 } from '../../src/util/prng.ts';
 import { openEmbedder } from '../../src/pipeline/open-embedder.ts';
@@ -87,7 +88,8 @@ test('ORT kNN splits large calls into blocks with the same scores; the scorer wr
     await scorer.close();
   }
   assert.ok(maxRel(want, await knnScoresFast(bank, queries, n, 3, undefined, { bankPositions, positions, radius: 2 })) < 1e-7);
-  // a tiny call stays on the JS loop: identical, not just close
+  // without a kept session a tiny call stays on the JS loop: identical, not just close
+  await releaseKnnSession();
   assert.deepEqual(await knnScoresFast(bank, queries, 3, 2), knnScores(bank, queries, 3, 2));
 });
 

@@ -1,0 +1,111 @@
+/**
+ * `knnScores` on the faster CPU path for the work at hand, for every caller that scores against a
+ * bank (tile batches, the in-slide kNN, reference fitting, token banks). The JS loop runs ~0.75 ns
+ * a multiply-add on one core; knn-ort.ts is ~10–25× faster, but opening its session (bank centred
+ * and prepacked by ORT) costs ~20 ms + 65 ns per bank float (2-core dev VM, 2026-11-29). A caller
+ * scoring batch after batch against one bank would pay that on every call, so the session is kept
+ * for the bank (one at a time, closed after a minute unused or when another bank takes its place),
+ * and opened only once the JS work spent on that bank, this call included, reaches the cost of
+ * opening it (`sessionWork`; ≈ 100 queries plus 3e7 / (bank floats)): never more than about twice
+ * the better choice made in hindsight, and a single large call goes to ORT at once. Scores equal
+ * `knnScores` to ~1e-15 relative (knn-ort.ts re-ranks its candidates in f64); without
+ * onnxruntime-node, the JS loop, silently.
+ * Banks are keyed by their `data` array: a bank's entries must not change while it is scored.
+ * @example const scores = await knnScoresFast(bank, embeddings, n, 3);
+ */
+import { knnScores, type MemoryBank, type NearExclusion } from './knn.ts';
+import { createOrtKnn, type OrtKnn } from './knn-ort.ts';
+
+/** Fixed part of a session's cost in JS multiply-adds (~20 ms of opening at 0.75 ns each, rounded up). */
+const SESSION_BASE_WORK = 3e7;
+/** Per bank float (~65 ns of centring and ORT prepacking against 0.75 ns a JS multiply-add, rounded up). */
+const SESSION_WORK_PER_FLOAT = 100;
+/** A per-batch caller's batches may be seconds apart (the CPU encoder): keep the session that long. */
+const IDLE_CLOSE_MS = 60_000;
+
+interface Session {
+  data: Float32Array;
+  dim: number;
+  count: number;
+  /** null when onnxruntime-node could not be loaded or the session not made: the JS loop. */
+  knn: Promise<OrtKnn | null>;
+  busy: number;
+  retired: boolean;
+  timer?: ReturnType<typeof setTimeout>;
+  closed?: Promise<void>;
+}
+
+let current: Session | null = null;
+/** JS multiply-adds spent per bank since its last session. */
+const jsWork = new WeakMap<Float32Array, number>();
+
+/** JS multiply-adds against `bank` after which its ORT session has paid for itself. */
+export function sessionWork(bank: MemoryBank): number {
+  return SESSION_BASE_WORK + SESSION_WORK_PER_FLOAT * bank.count * bank.dim;
+}
+
+/** As `knnScores(bank, embeddings, count, k, selfIndex, exclude)`, on ORT where that is faster. */
+export async function knnScoresFast(
+  bank: MemoryBank, embeddings: Float32Array, count: number, k: number, selfIndex?: (i: number) => number, exclude?: NearExclusion,
+): Promise<Float64Array> {
+  const work = count * bank.count * bank.dim;
+  let s = keptFor(bank);
+  if (!s) {
+    const spent = (jsWork.get(bank.data) ?? 0) + work;
+    if (work === 0 || spent < sessionWork(bank)) {
+      jsWork.set(bank.data, spent);
+      return knnScores(bank, embeddings, count, k, selfIndex, exclude);
+    }
+    jsWork.delete(bank.data);
+    s = openSession(bank);
+  }
+  s.busy++;
+  clearTimeout(s.timer);
+  try {
+    const knn = await s.knn;
+    return knn ? await knn.score(embeddings, count, k, selfIndex, exclude) : knnScores(bank, embeddings, count, k, selfIndex, exclude);
+  } finally {
+    if (--s.busy === 0) {
+      if (s.retired) close(s);
+      else s.timer = setTimeout(() => retire(s), IDLE_CLOSE_MS).unref();
+    }
+  }
+}
+
+/** Which path the next `knnScoresFast` call on `bank` of `count` queries takes (tests, benches). */
+export function knnPathFor(bank: MemoryBank, count: number): 'ort' | 'js' {
+  if (keptFor(bank)) return 'ort';
+  const work = count * bank.count * bank.dim;
+  return work > 0 && (jsWork.get(bank.data) ?? 0) + work >= sessionWork(bank) ? 'ort' : 'js';
+}
+
+/** Closes the kept session now (its memory: about twice the bank's) once its calls finish. */
+export async function releaseKnnSession(): Promise<void> {
+  const s = current;
+  if (!s) return;
+  retire(s);
+  await s.closed;
+}
+
+function keptFor(bank: MemoryBank): Session | null {
+  return current && current.data === bank.data && current.dim === bank.dim && current.count === bank.count ? current : null;
+}
+
+function openSession(bank: MemoryBank): Session {
+  if (current) retire(current);
+  const s: Session = { data: bank.data, dim: bank.dim, count: bank.count, knn: createOrtKnn(bank).catch(() => null), busy: 0, retired: false };
+  current = s;
+  return s;
+}
+
+function retire(s: Session): void {
+  if (s.retired) return;
+  s.retired = true;
+  if (current === s) current = null;
+  if (s.busy === 0) close(s);
+}
+
+function close(s: Session): void {
+  clearTimeout(s.timer);
+  s.closed = s.knn.then((knn) => knn?.close()).catch(() => undefined);
+}
