@@ -20,16 +20,24 @@ import type { TilePlan } from '../../src/tiling/tile-plan.ts';
 const SAMPLE = join(dirname(fileURLToPath(import.meta.url)), '../../../shared/slides/CMU-1-Small-Region.svs');
 const params = parseAnalysisParams({ model: 'untrained-test-tiny', batchSize: 8 });
 
-/** A 'webgpu' embedder of 4 pixel statistics per tile, slow enough for calls to overlap; it counts calls and the most in flight. */
+/**
+ * A 'webgpu' embedder of 4 pixel statistics per tile; it counts calls and the most in flight. A call
+ * lasts until the next call starts or 250 ms pass, so that an overlap the code allows is seen even
+ * on a loaded machine (where the next range's read may take longer than any fixed short delay).
+ */
 function fakeEmbedder() {
   const stats = { calls: 0, inFlight: 0, maxInFlight: 0, firstTiles: [] as number[] };
+  let wake: (() => void)[] = [];
   const embedder: TileEmbedder = {
     model: { name: 'fake', trained: false, embeddingSize: 4, inputSize: 64, mpp: null },
     device: 'webgpu',
     async embed(tiles: RgbImage[]) {
       stats.calls++;
       stats.maxInFlight = Math.max(stats.maxInFlight, ++stats.inFlight);
-      await sleep(15);
+      const earlier = wake;
+      wake = [];
+      for (const w of earlier) w();
+      await Promise.race([sleep(250), new Promise<void>((resolve) => wake.push(resolve))]);
       stats.inFlight--;
       const out = new Float32Array(tiles.length * 4);
       tiles.forEach((t, i) => {
