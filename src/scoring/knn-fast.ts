@@ -20,6 +20,12 @@ import { createOrtKnn, type OrtKnn } from './knn-ort.ts';
 const SESSION_BASE_WORK = 3e7;
 /** Per bank float (~65 ns of centring and ORT prepacking against 0.75 ns a JS multiply-add, rounded up). */
 const SESSION_WORK_PER_FLOAT = 100;
+/**
+ * Largest bank (floats) given a session: a kept session holds about 2.4× the bank beside it, so a
+ * 1.5-GB bank of 10⁶ × 384 would add ~3.6 GB of resident memory; banks past 2^26 floats (256 MiB) stay
+ * on the JS loop (or the GPU kNN), bounded by the bank itself.
+ */
+const MAX_SESSION_FLOATS = 2 ** 26;
 /** A per-batch caller's batches may be seconds apart (the CPU encoder): keep the session that long. */
 const IDLE_CLOSE_MS = 60_000;
 
@@ -52,7 +58,7 @@ export async function knnScoresFast(
   let s = keptFor(bank);
   if (!s) {
     const spent = (jsWork.get(bank.data) ?? 0) + work;
-    if (work === 0 || spent < sessionWork(bank)) {
+    if (work === 0 || spent < sessionWork(bank) || bank.count * bank.dim > MAX_SESSION_FLOATS) {
       jsWork.set(bank.data, spent);
       return knnScores(bank, embeddings, count, k, selfIndex, exclude);
     }
@@ -76,7 +82,7 @@ export async function knnScoresFast(
 export function knnPathFor(bank: MemoryBank, count: number): 'ort' | 'js' {
   if (keptFor(bank)) return 'ort';
   const work = count * bank.count * bank.dim;
-  return work > 0 && (jsWork.get(bank.data) ?? 0) + work >= sessionWork(bank) ? 'ort' : 'js';
+  return work > 0 && (jsWork.get(bank.data) ?? 0) + work >= sessionWork(bank) && bank.count * bank.dim <= MAX_SESSION_FLOATS ? 'ort' : 'js';
 }
 
 /** Closes the kept session now (its memory: about twice the bank's) once its calls finish. */

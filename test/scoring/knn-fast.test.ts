@@ -92,3 +92,11 @@ test('empty calls and empty banks stay on the JS loop', async () => {
   const one: MemoryBank = { dim: 8, count: 5, data: rows(5, 8, 31) };
   assert.deepEqual(await knnScoresFast(one, new Float32Array(0), 0, 1), new Float64Array(0));
 });
+
+test('a bank past 2^26 floats never gets a session (its memory would be ~2.4x the bank again)', () => {
+  // only the shape and the key matter to the choice: no 256-MiB allocation
+  const big: MemoryBank = { dim: 1024, count: 2 ** 16 + 1, data: new Float32Array(1) };
+  const atCap: MemoryBank = { dim: 1024, count: 2 ** 16, data: new Float32Array(1) };
+  assert.equal(knnPathFor(big, 1e6), 'js');
+  assert.equal(knnPathFor(atCap, 1e6), 'ort');
+});
