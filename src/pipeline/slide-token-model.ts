@@ -7,6 +7,8 @@
  * the result does not depend on who ran which batch. A small per-process cache keeps it for the
  * batches that follow. Cost: `TOKEN_FIT_TILES` extra tile embeddings per process and analysis,
  * and ~0.3 MB (mean + Cholesky factor) per cached model; the fit holds 64 × 196 tokens at most.
+ * With the WebGPU engine a cached model may also have a device copy (token-score-gpu.ts), freed
+ * when the model leaves this cache.
  */
 import type { Slide } from '../readers/types.ts';
 import { UnprocessableError } from '../errors.ts';
@@ -16,6 +18,7 @@ import { fitTokenGaussian } from '../scoring/token-gaussian.ts';
 import type { MahalanobisModel } from '../scoring/mahalanobis.ts';
 import type { TileEmbedder } from './embedder.ts';
 import { fitSampleIndices } from './slide-scorer.ts';
+import { releaseGpuTokenScorer, releaseGpuTokenScorers } from './token-score-gpu.ts';
 
 /** Tiles whose tokens fit the model (all of a smaller plan). 64 × 196 ≈ 12,500 tokens for ViT/16 at 224 px. */
 export const TOKEN_FIT_TILES = 64;
@@ -39,9 +42,22 @@ export function slideTokenModel(slide: Slide, plan: TilePlan, embedder: TileEmbe
     cache.set(key, model);
     // A failed or cancelled fit is not kept; the next batch tries again.
     model.catch(() => { if (cache.get(key) === model) cache.delete(key); });
-    while (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value!);
+    while (cache.size > CACHE_SIZE) drop(cache.keys().next().value!);
   }
   return model;
+}
+
+/** Forgets every cached model and frees their GPU scorers (token-score-gpu.ts). */
+export async function dropSlideTokenModels(): Promise<void> {
+  for (const key of [...cache.keys()]) drop(key);
+  await releaseGpuTokenScorers();
+}
+
+/** A model that leaves the cache takes its GPU scorer, if any, with it. */
+function drop(key: string): void {
+  const model = cache.get(key);
+  cache.delete(key);
+  model?.then(releaseGpuTokenScorer, () => undefined);
 }
 
 async function fit(slide: Slide, plan: TilePlan, sample: TilePlan['tiles'], embedder: TileEmbedder, signal?: AbortSignal): Promise<MahalanobisModel> {

@@ -42,8 +42,17 @@ export function tileTopTokenDistances(
   if (tokens.length !== tiles * tokensPerTile * model.dim) {
     throw new Error(`tokens have ${tokens.length} floats, expected ${tiles} × ${tokensPerTile} × ${model.dim}`);
   }
+  return topTokenMeans(mahalanobisScores(model, tokens, tiles * tokensPerTile), tiles, tokensPerTile, fraction);
+}
+
+/**
+ * The per-tile reduction of `tileTopTokenDistances`, for distances computed elsewhere (the GPU):
+ * per tile, the mean of its ⌈fraction · tokensPerTile⌉ largest values of `perToken` (tile-major).
+ * @example topTokenMeans(distances, 32, 196) // Float64Array(32)
+ */
+export function topTokenMeans(perToken: Float64Array, tiles: number, tokensPerTile: number, fraction = TOP_TOKEN_FRACTION): Float64Array {
+  if (perToken.length !== tiles * tokensPerTile) throw new Error(`${perToken.length} token distances, expected ${tiles} × ${tokensPerTile}`);
   const top = Math.max(1, Math.min(tokensPerTile, Math.ceil(fraction * tokensPerTile)));
-  const perToken = mahalanobisScores(model, tokens, tiles * tokensPerTile);
   const out = new Float64Array(tiles);
   for (let t = 0; t < tiles; t++) {
     const sorted = perToken.slice(t * tokensPerTile, (t + 1) * tokensPerTile).sort();

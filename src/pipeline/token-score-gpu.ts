@@ -1,0 +1,128 @@
+/**
+ * The per-token distances of the in-slide token statistic on the GPU (kernels/whiten), for batches
+ * the WebGPU engine embedded: on the H200 the worker threads (token-score-pool.ts) took 227 ms per
+ * batch of 256 tiles, more than the forward itself, while the whitening GEMM is ~1 GFLOP.
+ * The per-tile top-fraction mean stays on the CPU (`topTokenMeans`, shared with the CPU path).
+ *
+ * Lifetime: one `WhitenedNorms` (W and μ on the device) per token model, all on one GpuContext per
+ * process, opened on first use and destroyed when its last model is released. A model is released
+ * when slide-token-model.ts drops it from its cache, after `GPU_IDLE_MS` without a batch (an
+ * analysis that ended leaves no device behind), or by `releaseGpuTokenScorers`. Release waits for
+ * the batches scoring with it. The encoder's own context is not reachable through `TileEmbedder`,
+ * hence a second one: an `--engine webgpu` analysis opens two GpuContexts, and a process never
+ * holds more than one for token scoring however many analyses it runs.
+ *
+ * @example const d = await gpuTokenDistances(model, tokens, 256 * 196); // null: use the CPU
+ */
+import type { GpuContext } from '../../kernels/gpu/gpu-context.ts';
+import type { WhitenedNorms } from '../../kernels/whiten/whiten.ts';
+import { whiteningOf, type MahalanobisModel } from '../scoring/mahalanobis.ts';
+
+/** A model's device copy is freed after this long without a batch. */
+export const GPU_IDLE_MS = 30_000;
+
+interface Held {
+  norms: Promise<{ norms: WhitenedNorms; on: Shared } | null>;
+  busy: number;
+  released: boolean;
+}
+
+const held = new Map<MahalanobisModel, Held>();
+interface Shared { ctx: Promise<GpuContext>; users: number }
+let shared: Shared | undefined;
+let idle: ReturnType<typeof setTimeout> | undefined;
+let warned = false;
+
+/** False when LAMINA_TOKEN_SCORE_GPU=0 (the worker threads then score WebGPU batches too). */
+export function tokenScoreOnGpu(): boolean {
+  return process.env.LAMINA_TOKEN_SCORE_GPU !== '0';
+}
+
+/**
+ * Distances (not squared, as `mahalanobisScores`) of `count` rows of `tokens` to `model`, on the
+ * GPU; null when no GPU scorer could be made or it failed (one warning per process), so the caller
+ * scores on the CPU.
+ */
+export async function gpuTokenDistances(model: MahalanobisModel, tokens: Float32Array, count: number): Promise<Float64Array | null> {
+  if (idle) clearTimeout(idle);
+  let h = held.get(model);
+  if (!h) held.set(model, h = { norms: open(model), busy: 0, released: false });
+  h.busy++;
+  try {
+    const gpu = await h.norms;
+    if (!gpu) return null;
+    return await gpu.norms.distances(tokens, count);
+  } catch (err) {
+    warnOnce(`GPU token scoring failed (${(err as Error).message})`);
+    // this model stays on the CPU (no retry per batch); its device copy goes
+    if (held.get(model) === h) held.set(model, { norms: Promise.resolve(null), busy: 0, released: false });
+    h.released = true;
+    return null;
+  } finally {
+    h.busy--;
+    if (h.released && h.busy === 0) void free(h);
+    if (idle) clearTimeout(idle);
+    if (held.size) {
+      idle = setTimeout(() => void releaseGpuTokenScorers(), GPU_IDLE_MS);
+      idle.unref();
+    }
+  }
+}
+
+/** Frees `model`'s device copy (now, or when its last batch finishes). */
+export function releaseGpuTokenScorer(model: MahalanobisModel): Promise<void> {
+  const h = held.get(model);
+  if (!h) return Promise.resolve();
+  held.delete(model);
+  h.released = true;
+  return h.busy === 0 ? free(h) : Promise.resolve();
+}
+
+/** Frees every model's device copy; the context goes with the last one. */
+export async function releaseGpuTokenScorers(): Promise<void> {
+  if (idle) clearTimeout(idle);
+  idle = undefined;
+  await Promise.all([...held.keys()].map(releaseGpuTokenScorer));
+}
+
+/** Models with a device copy, and whether the shared context is open (tests, diagnostics). */
+export function gpuTokenScorerState(): { models: number; contextOpen: boolean } {
+  return { models: held.size, contextOpen: shared !== undefined };
+}
+
+async function open(model: MahalanobisModel): Promise<{ norms: WhitenedNorms; on: Shared } | null> {
+  try {
+    const [{ GpuContext }, { WhitenedNorms }] = await Promise.all([import('../../kernels/gpu/gpu-context.ts'), import('../../kernels/whiten/whiten.ts')]);
+    const s = shared ??= { ctx: GpuContext.create(), users: 0 };
+    s.users++;
+    try {
+      return { norms: await WhitenedNorms.create(await s.ctx, { dim: model.dim, ...whiteningOf(model), mean: model.mean }), on: s };
+    } catch (err) {
+      await unuse(s);
+      throw err;
+    }
+  } catch (err) {
+    warnOnce(`GPU token scoring unavailable (${(err as Error).message})`);
+    return null;
+  }
+}
+
+/** Never rejects: it runs from timers and cache evictions, where nobody awaits it. */
+async function free(h: Held): Promise<void> {
+  const gpu = await h.norms;
+  if (!gpu) return;
+  try { gpu.norms.destroy(); } catch { /* a lost device frees its buffers itself */ }
+  await unuse(gpu.on);
+}
+
+async function unuse(s: Shared): Promise<void> {
+  if (--s.users > 0) return;
+  if (shared === s) shared = undefined;
+  await s.ctx.then((c) => c.destroy(), () => undefined);
+}
+
+function warnOnce(message: string): void {
+  if (warned) return;
+  warned = true;
+  console.warn(`lamina: ${message}; scoring tokens on CPU worker threads`);
+}
