@@ -33,10 +33,16 @@ let shared: Shared | undefined;
 let idle: ReturnType<typeof setTimeout> | undefined;
 let warned = false;
 
-/** False when LAMINA_TOKEN_SCORE_GPU=0 (the worker threads then score WebGPU batches too). */
+/**
+ * False when LAMINA_TOKEN_SCORE_GPU=0 (the worker threads then score WebGPU batches too). On a
+ * software adapter (lavapipe) the worker threads are faster, so the GPU is used there only with
+ * LAMINA_TOKEN_SCORE_GPU=1 (tests).
+ */
 export function tokenScoreOnGpu(): boolean {
-  return process.env.LAMINA_TOKEN_SCORE_GPU !== '0';
+  return process.env.LAMINA_TOKEN_SCORE_GPU !== '0' && !(softwareAdapter && process.env.LAMINA_TOKEN_SCORE_GPU !== '1');
 }
+/** Set once a context turned out to be a CPU (software) adapter. */
+let softwareAdapter = false;
 
 /**
  * Distances (not squared, as `mahalanobisScores`) of `count` rows of `tokens` to `model`, on the
@@ -96,7 +102,13 @@ async function open(model: MahalanobisModel): Promise<{ norms: WhitenedNorms; on
     const s = shared ??= { ctx: GpuContext.create(), users: 0 };
     s.users++;
     try {
-      return { norms: await WhitenedNorms.create(await s.ctx, { dim: model.dim, ...whiteningOf(model), mean: model.mean }), on: s };
+      const ctx = await s.ctx;
+      if (ctx.capabilities.cpu && process.env.LAMINA_TOKEN_SCORE_GPU !== '1') {
+        softwareAdapter = true;
+        await unuse(s);
+        return null;
+      }
+      return { norms: await WhitenedNorms.create(ctx, { dim: model.dim, ...whiteningOf(model), mean: model.mean }), on: s };
     } catch (err) {
       await unuse(s);
       throw err;

@@ -19,7 +19,7 @@ import { openEmbedder } from '../../src/pipeline/open-embedder.ts';
 import { dropSlideTokenModels, slideTokenModel } from '../../src/pipeline/slide-token-model.ts';
 import { planAnalysis } from '../../src/pipeline/plan.ts';
 import { openSlide } from '../../src/readers/registry.ts';
-import { gpuTokenDistances, gpuTokenScorerState, releaseGpuTokenScorer, releaseGpuTokenScorers } from '../../src/pipeline/token-score-gpu.ts';
+import { gpuTokenDistances, gpuTokenScorerState, releaseGpuTokenScorer, releaseGpuTokenScorers, tokenScoreOnGpu } from '../../src/pipeline/token-score-gpu.ts';
 import { quietContext } from '../../src/pipeline/stage.ts';
 import { mahalanobisScores } from '../../src/scoring/mahalanobis.ts';
 import { fitTokenGaussian, tileTopTokenDistances, topTokenMeans } from '../../src/scoring/token-gaussian.ts';
@@ -27,6 +27,8 @@ import { gaussian } from '../../src/scoring/linalg.ts';
 import { mulberry32 } from '../../src/util/prng.ts';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
+// lavapipe is a software adapter, where the GPU path is off by default: force it
+process.env.LAMINA_TOKEN_SCORE_GPU = '1';
 const SAMPLE = join(dirname(fileURLToPath(import.meta.url)), '../../../shared/slides/CMU-1-Small-Region.svs');
 const perTile = 196, dim = 192;
 
@@ -172,7 +174,7 @@ test('analysis with the WebGPU engine: GPU token scoring gives the CPU path\'s t
       const cpu = await analyzeSlide(SAMPLE, params, quietContext(), { outDir: join(dir, 'cpu'), embedder });
       assert.equal(gpuTokenScorerState().contextOpen, false, 'LAMINA_TOKEN_SCORE_GPU=0 keeps to the CPU');
       await dropSlideTokenModels(); // the GPU run fits its own model again (same tokens, same model)
-      delete process.env.LAMINA_TOKEN_SCORE_GPU;
+      process.env.LAMINA_TOKEN_SCORE_GPU = '1';
       const before = created;
       const gpu = await analyzeSlide(SAMPLE, params, quietContext(), { outDir: join(dir, 'gpu'), embedder });
       assert.equal(created - before, 1, 'one context for the token scorer');
@@ -229,5 +231,27 @@ test('a model that leaves the slide-token-model cache takes its GPU scorer with 
     assert.deepEqual(gpuTokenScorerState(), { models: 0, contextOpen: false });
   } finally {
     await slide.close();
+  }
+});
+
+// Last: it latches the module's "software adapter" finding.
+test('on a software adapter (lavapipe) the worker threads score unless LAMINA_TOKEN_SCORE_GPU=1', async () => {
+  const probe = await GpuContext.create();
+  const software = probe.capabilities.cpu;
+  await probe.destroy();
+  const model = fitTokenGaussian(tokensLike(8, 21), 8 * perTile, dim);
+  try {
+    delete process.env.LAMINA_TOKEN_SCORE_GPU;
+    const got = await gpuTokenDistances(model, tokensLike(2, 22), 2 * perTile);
+    if (software) {
+      assert.equal(got, null, 'no GPU scorer on a software adapter by default');
+      assert.equal(tokenScoreOnGpu(), false);
+      assert.equal(gpuTokenScorerState().contextOpen, false);
+    } else {
+      assert.ok(got);
+    }
+  } finally {
+    process.env.LAMINA_TOKEN_SCORE_GPU = '1';
+    await releaseGpuTokenScorers();
   }
 });
