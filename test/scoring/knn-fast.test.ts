@@ -7,22 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { knnScores, type MemoryBank } from '../../src/scoring/knn.ts';
 import { knnPathFor, knnScoresFast, releaseKnnSession, sessionWork } from '../../src/scoring/knn-fast.ts';
-import { gaussian } from '../../src/scoring/linalg.ts';
-import { mulberry32 } from '../../src/util/prng.ts';
+import { maxRel, rows } from './knn-test-data.ts';
 
 const TOLERANCE = 1e-4;
 
-function rows(n: number, dim: number, seed: number, offset = 0): Float32Array {
-  const g = gaussian(mulberry32(seed));
-  return Float32Array.from({ length: n * dim }, () => offset + g());
-}
 
-function maxRel(a: Float64Array, b: Float64Array): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!) / Math.max(1e-12, Math.abs(a[i]!)));
-  return m;
-}
 
 test('above the threshold: the ORT path, scores = knnScores within 1e-4 relative, with and without self exclusion', async () => {
   const dim = 64, m = 1500, n = 600;

@@ -10,20 +10,10 @@ import sharp from 'sharp';
 import { knnScores, packPosition, type MemoryBank } from '../../src/scoring/knn.ts';
 import { createOrtKnn, createOrtKnnScorer } from '../../src/scoring/knn-ort.ts';
 import { knnScoresFast, releaseKnnSession } from '../../src/scoring/knn-fast.ts';
-import { gaussian } from '../../src/scoring/linalg.ts';
-import { mulberry32 } from '../../src/util/prng.ts';
+import { maxRel, rows } from './knn-test-data.ts';
 import { openEmbedder } from '../../src/pipeline/open-embedder.ts';
 
-function rows(n: number, dim: number, seed: number, offset = 0): Float32Array {
-  const g = gaussian(mulberry32(seed));
-  return Float32Array.from({ length: n * dim }, () => offset + g());
-}
 
-function maxRel(a: Float64Array, b: Float64Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!) / Math.max(1e-12, Math.abs(a[i]!)));
-  return m;
-}
 
 test('ORT kNN equals the JS loop on random data: plain, self skip, near exclusion, k 1..8', async () => {
   const dim = 48, m = 700, n = 333;
