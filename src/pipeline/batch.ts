@@ -163,9 +163,9 @@ export const processBatch: Stage<BatchInput, BatchOutput, AnalysisParams> = asyn
 };
 
 /**
- * The in-slide token statistic of a batch: per-token distances on the GPU when the WebGPU engine
- * embedded it (its tokens are on the host already; the GPU scorer is ~1 GFLOP where the worker
- * threads took 227 ms on the H200), else, or when no GPU scorer can be made, on the worker threads.
+ * The in-slide token statistic of a batch: on the worker threads (227 ms a batch of 256 on the H200
+ * host), or, opted in with LAMINA_TOKEN_SCORE_GPU=1 for WebGPU batches, the per-token distances on
+ * the GPU (~1 GFLOP; token-score-gpu.ts), falling back to the threads when no GPU scorer can be made.
  */
 async function tokenStatistics(model: MahalanobisModel, device: string, tokens: Float32Array, tiles: number, tokensPerTile: number): Promise<Float64Array> {
   if (device === 'webgpu' && tokenScoreOnGpu() && tokens.length === tiles * tokensPerTile * model.dim) {
