@@ -124,17 +124,13 @@ export async function fitReference(
 
   // Calibration from normal scores the bank has not memorised.
   const kept = new Set(keep);
-  let normal: Float64Array;
-  if (regionMode) {
-    // as region analyses score: each cell by itself (the normal cells the coreset left out, or leave-one-out)
-    normal = kept.size < total ? await knnScoresFast(bank, restOf(all, dim, total, kept), total - kept.size, params.k) : await knnScoresFast(bank, data, keep.length, params.k, (i) => i);
-  } else if (tokenMode) {
-    normal = await tokenTileScores(all, dim, tileStarts, total, bank, keep, params.k);
-  } else if (kept.size < total) {
-    normal = await knnScoresFast(bank, restOf(all, dim, total, kept), total - kept.size, params.k);
-  } else {
-    normal = await knnScoresFast(bank, data, keep.length, params.k, (i) => i);
-  }
+  // Tile token banks score a tile by its worst token; tile embeddings and region cells (as region
+  // analyses score them) each by itself: the normal entries the coreset left out, or leave-one-out.
+  const normal = tokenMode && !regionMode
+    ? await tokenTileScores(all, dim, tileStarts, total, bank, keep, params.k)
+    : kept.size < total
+      ? await knnScoresFast(bank, restOf(all, dim, total, kept), total - kept.size, params.k)
+      : await knnScoresFast(bank, data, keep.length, params.k, (i) => i);
   const header: BankHeader = {
     format: 'lamina-reference-bank',
     version: 1,

@@ -104,18 +104,19 @@ async function benchEngine(ctx: GpuContext, location: ModelLocation, o: EngineRu
       console.log(`check engine vs ONNX Runtime CPU EP, 2 tiles: min cosine ${ce.toFixed(6)} (embeddings), ${ct.toFixed(6)} (patch tokens); floor 0.999`);
       Object.assign(results, { checks, cosineEmbeddings: ce, cosineTokens: ct });
     }
+    // ms per forward replayed back to back, after one untimed replay (which records the plan)
+    const residentMs = async (images: number, px: number, n: number, attentionOnly = false) => {
+      await enc.model.replay(images, px, 1, attentionOnly);
+      const t0 = performance.now();
+      await enc.model.replay(images, px, n, attentionOnly);
+      return (performance.now() - t0) / n;
+    };
     const e2e = median(await timeIt(reps, () => enc.embed(pixels, batch, { tokens: false })));
-    await enc.model.replay(batch, size, 1);
-    const t0 = performance.now();
-    await enc.model.replay(batch, size, reps);
-    const resident = (performance.now() - t0) / reps;
+    const resident = await residentMs(batch, size, reps);
     console.log(`${m.name}, ${size} px, batch ${batch}: ${(batch / (e2e / 1000)).toFixed(1)} tiles/s end to end (median ${e2e.toFixed(1)} ms per batch), ${(batch / (resident / 1000)).toFixed(1)} tiles/s GPU-resident (${resident.toFixed(1)} ms per forward, ${reps} back to back)`);
     Object.assign(results, { kernels: enc.describe(), msPerBatch: e2e, tilesPerSecond: batch / (e2e / 1000), residentMsPerForward: resident, residentTilesPerSecond: batch / (resident / 1000) });
     // the attention steps alone, replayed the same way: their share of the forward
-    await enc.model.replay(batch, size, 1, true);
-    const ta = performance.now();
-    await enc.model.replay(batch, size, reps, true);
-    const attentionMs = (performance.now() - ta) / reps;
+    const attentionMs = await residentMs(batch, size, reps, true);
     console.log(`${m.name}, ${size} px, batch ${batch}: attention steps alone ${attentionMs.toFixed(1)} ms per forward (${(100 * attentionMs / resident).toFixed(0)}% of ${resident.toFixed(1)} ms; ${enc.model.attentionFor(batch, size)})`);
     results.residentAttentionMs = attentionMs;
     if (size === m.inputSize) {
@@ -142,10 +143,7 @@ async function benchEngine(ctx: GpuContext, location: ModelLocation, o: EngineRu
       const n = (r / m.patchSize) ** 2;
       const times = await timeIt(Math.min(reps, 5), () => enc.embedRegion(px, 1, r, { tokens: true }));
       const t = median(times);
-      await enc.model.replay(1, r, 1); // the first replay at a new size records its plan: not timed
-      const s0 = performance.now();
-      await enc.model.replay(1, r, Math.min(reps, 5));
-      const res = (performance.now() - s0) / Math.min(reps, 5);
+      const res = await residentMs(1, r, Math.min(reps, 5));
       console.log(`region ${r}² (${n} tokens, ${enc.model.attentionFor(1, r)}): ${(1000 / t).toFixed(2)} regions/s end to end with patch tokens (median ${t.toFixed(1)} ms), ${(1000 / res).toFixed(2)} regions/s GPU-resident (${res.toFixed(1)} ms)`);
       regionResults.push({ size: r, tokens: n, msPerRegion: t, regionsPerSecond: 1000 / t, residentMs: res });
     }
