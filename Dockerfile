@@ -16,6 +16,9 @@ COPY src ./src
 COPY pipelines ./pipelines
 COPY workers ./workers
 COPY kernels ./kernels
+# The default encoder (lamina-vit-tiny-dino, trained, 11 MB) is committed in models/: without it
+# every analysis that names no model would fail with "model not found".
+COPY models ./models
 
 # MALLOC_ARENA_MAX=2: decoding runs on several libuv and libvips threads, each with its own glibc
 # malloc arena that keeps freed tile buffers; two arenas keep an analysis's RSS flat over the slide

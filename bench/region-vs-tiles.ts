@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseAnalysisParams, type AnalysisParamsInput } from '../pipelines/anomaly.ts';
+import { analysisDefaults, parseAnalysisParams, type AnalysisParamsInput } from '../pipelines/anomaly.ts';
 import { analyzeSlide } from '../src/pipeline/analyze.ts';
 import { fitReference } from '../src/pipeline/fit-reference.ts';
 import { openEmbedder } from '../src/pipeline/open-embedder.ts';
@@ -32,7 +32,7 @@ const { values } = parseArgs({ options: {
 } });
 const size = Number(values.size ?? 4096), R = Number(values.region ?? 1024), seed = Number(values.seed ?? 5);
 const engine = (values.engine ?? 'cpu') as 'cpu' | 'webgpu';
-const model = values.model ?? 'lamina-vit-tiny-dino';
+const model = values.model ?? analysisDefaults.model;
 const dir = mkdtempSync(join(tmpdir(), 'lamina-rvt-'));
 const embedder = await openEmbedder(model, engine);
 console.log(`${model} on ${embedder.device} (${cpus().length} CPU cores: ${cpus()[0]?.model}); slides ${size}² px, regions ${R}², tiles 224 px, cells 16 px`);

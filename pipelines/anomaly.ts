@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { invalidParameter, InvalidParameterError } from '../src/errors.ts';
+import { DEFAULT_MODEL_NAME } from '../src/encoder/builtin-models.ts';
 
 /** Every default of an analysis, in one place (sharp's `this.options`). */
 export const analysisDefaults = {
@@ -38,10 +39,11 @@ export const analysisDefaults = {
   batchSize: 32,
   /**
    * Encoder: a model name (a folder under models/, or a built-in) or a path to an .onnx file with
-   * its manifest beside it. Default: the trained DINO ViT-Tiny/16 shipped in models/ (issue 9);
-   * the UNTRAINED built-ins ('untrained-vit-s16', 'untrained-test-tiny') stay selectable by name.
+   * its manifest beside it. Default: DEFAULT_MODEL_NAME, the trained DINO ViT-Tiny/16
+   * 'lamina-vit-tiny-dino' shipped in models/ (issue 9); the UNTRAINED built-ins
+   * ('untrained-vit-s16', 'untrained-test-tiny', …) stay selectable by name.
    */
-  model: 'lamina-vit-tiny-dino',
+  model: DEFAULT_MODEL_NAME,
   /** ONNX Runtime execution provider. */
   engine: 'cpu' as 'cpu' | 'webgpu' | 'cuda',
   /** Reference bank file from `lamina fit-reference`; null = in-slide scoring. */

@@ -49,7 +49,7 @@ describe('model format', () => {
     const a = randomVitWeights(cfg, 1).get('blocks.1.mlp.fc2.weight')!.data;
     const b = randomVitWeights(cfg, 2).get('blocks.1.mlp.fc2.weight')!.data;
     assert.notDeepEqual(a, b);
-    // The default ViT-S stream, pinned (values and a hash) so any change of generator is noticed:
+    // The ViT-S/16 stream (what build-default builds), pinned (values and a hash) so any change of generator is noticed:
     // caches built by an older version would otherwise silently differ from fresh builds.
     const s = BUILTIN_MODELS['untrained-vit-s16']!;
     const w = randomVitWeights({ ...s.config, depth: 1 }, s.seed);
