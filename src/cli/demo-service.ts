@@ -12,6 +12,7 @@ import { UnavailableError } from '../api/http-errors.ts';
 import { parseRedisUrl } from '../queue/connection.ts';
 import { startWorkers } from '../queue/worker-runner.ts';
 import { storageFromEnv } from '../storage/fs-storage.ts';
+import { modelLine } from './embedder-run.ts';
 import { freePort } from '../util/free-port.ts';
 
 function answers(port: number): Promise<boolean> {
@@ -97,7 +98,7 @@ export async function runServiceDemo(opts: ServiceDemoOptions): Promise<number> 
     const r = await fetch(`${server.url}/api/slides/${slideId}/analyses`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify(opts.params) });
     const analysis = await r.json();
     if (!r.ok) throw new Error(`analysis request failed: ${analysis.error?.message}`);
-    say(`demo: uploaded ${basename(opts.slide)} as slide ${slideId}; analysis ${analysis.id} ${analysis.state}`);
+    say(`demo: uploaded ${basename(opts.slide)} as slide ${slideId}; analysis ${analysis.id} ${analysis.state} (encoder ${analysis.params.model})`);
     say(`\n  Viewer: ${server.url}/slides/${slideId}?analysis=${analysis.id}\n  Slides: ${server.url}/\n`);
     let state = analysis.state as string;
     let last = '';
@@ -109,7 +110,11 @@ export async function runServiceDemo(opts: ServiceDemoOptions): Promise<number> 
       if (line !== last) say(line);
       last = line;
       if (a.state === 'failed') say(`demo: failed: ${a.reason}`);
-      if (a.state === 'completed') say(`demo: slide score ${a.score}; result at ${server.url}/api/analyses/${analysis.id}/result.json`);
+      if (a.state === 'completed') {
+        const result = await (await fetch(`${server.url}/api/analyses/${analysis.id}/result.json`, { headers: auth })).json();
+        say(`demo: slide score ${a.score}; result at ${server.url}/api/analyses/${analysis.id}/result.json`);
+        say(`demo: ${modelLine(result.model)}`);
+      }
     }
     if (!opts.exitWhenDone && !opts.signal.aborted) {
       say(`demo: serving ${server.url} — press Ctrl-C to stop`);

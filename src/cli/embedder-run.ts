@@ -5,6 +5,7 @@
  */
 import { CancelledError } from '../errors.ts';
 import type { TileEmbedder } from '../pipeline/embedder.ts';
+import type { AnalysisResult } from '../pipeline/result.ts';
 import { openEmbedder } from '../pipeline/open-embedder.ts';
 import { cliContext, withInterrupt } from './analyze-progress.ts';
 
@@ -13,6 +14,16 @@ export function untrainedNotice(embedder: TileEmbedder): string | null {
   if (embedder.model.trained) return null;
   return `note: encoder '${embedder.model.name}' is UNTRAINED (fixed-seed random weights): its features follow colour and coarse texture, ` +
     'not learned tissue morphology. Use a trained pathology encoder for real work (README, "Bring your own encoder").';
+}
+
+/**
+ * The line printed after a result: which encoder made the scores and how far to trust it — the
+ * manifest's summary for a trained model (result.json `model.note`), a short UNTRAINED mark otherwise
+ * (the full notice went to stderr before the run).
+ */
+export function modelLine(model: AnalysisResult['model']): string {
+  if (!model.trained) return `model: ${model.name} (UNTRAINED: fixed-seed random weights)`;
+  return `model: ${model.name} (trained)${model.note ? ` — ${model.note}` : ''}`;
 }
 
 /** What a command body gets from {@link withEmbedder}. */

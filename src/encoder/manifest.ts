@@ -49,6 +49,12 @@ export const modelManifestSchema = z.object({
   weightType: z.enum(['float32', 'float16']).optional(),
   license: z.string().optional(),
   notes: z.string().optional(),
+  /**
+   * One line for the people reading results: what the model is, what it learned from and how far
+   * to trust it. Results carry it as `model.note` (the viewer and the CLI show it); untrained
+   * models get the fixed UNTRAINED note instead.
+   */
+  summary: z.string().min(1).max(400).optional(),
   /** For generated models: the PRNG seed that made the weights. */
   seed: z.number().int().optional(),
 });

@@ -3,7 +3,7 @@
  * code on first use into the model cache: `$LAMINA_MODEL_DIR`, else `$XDG_CACHE_HOME/lamina/models`,
  * else `~/.cache/lamina/models` — one folder per model (`manifest.json` + `model.onnx`).
  */
-import { mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,16 @@ import { randomVitWeights } from './vit-random.ts';
 
 /** Models committed with the repository (e.g. a trained default), looked up by name before built-ins. */
 export const SHIPPED_MODEL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../models');
+
+/** The models committed under models/ (each folder with a manifest.json), by name. */
+export async function shippedModels(): Promise<ModelLocation[]> {
+  const names = await readdir(SHIPPED_MODEL_DIR).catch(() => [] as string[]);
+  const found: ModelLocation[] = [];
+  for (const name of names.sort()) {
+    if (await exists(join(SHIPPED_MODEL_DIR, name, 'manifest.json'))) found.push(await locateModel(join(SHIPPED_MODEL_DIR, name)));
+  }
+  return found;
+}
 
 /** The model cache folder (see module doc). */
 export function modelCacheDir(): string {

@@ -143,6 +143,8 @@ export interface ImportTimmOptions extends InferVitOptions {
   weightType?: 'float32' | 'float16';
   license?: string;
   notes?: string;
+  /** The manifest's one line for users (see `modelManifestSchema.summary`). */
+  summary?: string;
 }
 
 /**
@@ -165,6 +167,7 @@ export async function importTimmVit(safetensorsPath: string, outDir: string, opt
     return v?.length === 3 && v.every(Number.isFinite) ? (v as [number, number, number]) : undefined;
   };
   const metaMpp = Number(metadata['lamina.mpp']);
+  const summary = options.summary ?? metadata['lamina.summary'];
   return writeVitModel(outDir, config, weights, {
     name: options.name ?? metadata['lamina.name'] ?? basename(safetensorsPath).replace(/\.safetensors$/i, ''),
     mean: options.mean ?? metaTriple('lamina.mean') ?? [0.485, 0.456, 0.406],
@@ -172,6 +175,7 @@ export async function importTimmVit(safetensorsPath: string, outDir: string, opt
     mpp: options.mpp ?? (metaMpp > 0 ? metaMpp : 0.5),
     trained,
     license: options.license ?? metadata['lamina.license'],
+    ...(summary ? { summary } : {}),
     notes: options.notes ?? `imported from ${basename(safetensorsPath)} (${naming === 'timm' ? 'timm' : `Hugging Face ${naming.slice(3)}`} ViT names)${trained ? '' : '; UNTRAINED weights'}`,
   }, options.weightType ?? 'float32');
 }

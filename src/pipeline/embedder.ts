@@ -15,6 +15,8 @@ export interface ModelInfo {
   /** Input side in pixels and expected µm/px, from the manifest. */
   inputSize: number;
   mpp: number | null;
+  /** The manifest's one-line `summary` for users (what the model is, how far to trust it), when it has one. */
+  summary?: string;
 }
 
 /** RGB tiles → embeddings (`n × embeddingSize`, row-major). */

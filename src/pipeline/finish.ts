@@ -46,6 +46,16 @@ export const UNTRAINED_NOTE =
   'The encoder is the built-in untrained ViT with fixed-seed random weights: its features are random projections, not learned pathology features. Use a trained encoder (see README) for real work.';
 
 /**
+ * result.json's `model`: the encoder with the note a reader sees beside the scores (CLI, viewer) —
+ * the manifest's `summary` for a trained model, UNTRAINED_NOTE for a random-weight one.
+ */
+export function resultModel(model: ModelInfo): AnalysisResult['model'] {
+  const { summary, ...info } = model;
+  const note = model.trained ? summary : UNTRAINED_NOTE;
+  return { ...info, ...(note ? { note } : {}) };
+}
+
+/**
  * The opening both finish stages share (tiles here, 16-px cells in region-finish.ts): prepare the
  * output folder, score the `total` items of the batches, calibrate each to 0..1.
  */
@@ -95,7 +105,7 @@ export const finishAnalysis: Stage<FinishInput, AnalysisResult, AnalysisParams> 
       mpp: plan.slide.mpp,
       objectivePower: plan.slide.objectivePower,
     },
-    model: { ...input.model, ...(input.model.trained ? {} : { note: UNTRAINED_NOTE }) },
+    model: resultModel(input.model),
     parameters: params,
     scorer: {
       ...summary,

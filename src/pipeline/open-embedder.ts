@@ -31,7 +31,7 @@ export async function openEmbedder(model: string, engine: 'cpu' | 'webgpu' | 'cu
 export function encoderEmbedder(encoder: Encoder): TileEmbedder {
   const m = encoder.manifest;
   return {
-    model: { name: m.name, trained: m.trained, embeddingSize: m.embeddingDim, inputSize: m.inputSize, mpp: m.mpp ?? null },
+    model: { name: m.name, trained: m.trained, embeddingSize: m.embeddingDim, inputSize: m.inputSize, mpp: m.mpp ?? null, ...(m.summary ? { summary: m.summary } : {}) },
     device: encoder.device,
     async embed(tiles: RgbImage[], signal?: AbortSignal): Promise<Float32Array> {
       const rgb = encoder.embedRgb && asInputBytes(tiles, m.inputSize);

@@ -20,7 +20,7 @@ import { createKnnScorer } from '../scoring/knn-gpu.ts';
 import { createOrtKnnScorer } from '../scoring/knn-ort.ts';
 import type { BatchOutput } from './batch.ts';
 import { UnprocessableError } from '../errors.ts';
-import { scoreCalibrated, SLIDE_SCORE_TOP_FRACTION, UNTRAINED_NOTE, type FinishInput } from './finish.ts';
+import { resultModel, scoreCalibrated, SLIDE_SCORE_TOP_FRACTION, type FinishInput } from './finish.ts';
 import { OUTPUT_FILES, prepareOutputDir, softwareVersion, writeAtomic } from './output.ts';
 import { gatherFitSample, type ScorerSummary } from './slide-scorer.ts';
 import type { AnalysisResult } from './result.ts';
@@ -80,7 +80,7 @@ export async function finishRegionAnalysis(input: FinishInput, params: AnalysisP
     input: {
       ...input.input, format: plan.slide.format, width: plan.slide.width, height: plan.slide.height, mpp: plan.slide.mpp, objectivePower: plan.slide.objectivePower,
     },
-    model: { ...input.model, ...(input.model.trained ? {} : { note: UNTRAINED_NOTE }) },
+    model: resultModel(input.model),
     parameters: params,
     scorer: {
       ...summary,

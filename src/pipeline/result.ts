@@ -13,8 +13,11 @@ export interface AnalysisResult {
   version: 1;
   software: { name: 'lamina'; version: string };
   input: { name: string; sha256: string; bytes: number; format: string; width: number; height: number; mpp: Mpp | null; objectivePower: number | null };
-  /** `trained: false` with a `note` for the built-in random-weight encoders. */
-  model: ModelInfo & { note?: string };
+  /**
+   * The encoder and what a reader should know about it: `note` is the manifest's `summary` for a
+   * trained model, the UNTRAINED note for random-weight encoders (`trained: false`).
+   */
+  model: Omit<ModelInfo, 'summary'> & { note?: string };
   parameters: AnalysisParams;
   scorer: ScorerSummary & { reference: { file: string | null; model: string; entries: number; sources: string[] } | null };
   /** 0..1: mean calibrated score of the top 1% of tiles. */

@@ -44,6 +44,24 @@ describe('lamina model', () => {
     assert.match(info.out, /check {6}onnxruntime loads it/);
   });
 
+  it('lists the shipped default first; its one-line summary survives export and import, and --summary replaces it', async () => {
+    const { manifest } = await locateModel(new URL('../../models/lamina-vit-tiny-dino', import.meta.url).pathname);
+    const listed = await run(['list']);
+    assert.ok(listed.out.includes(`lamina-vit-tiny-dino           [default] trained: ${manifest.summary}`), listed.out);
+    assert.match(listed.out, /^ {2}untrained-vit-s16 {14}UNTRAINED ViT-S\/16/m);
+    assert.match(listed.out, /^default model: lamina-vit-tiny-dino$/m);
+
+    await run(['export', 'lamina-vit-tiny-dino', '--out', `${tmp.dir}/dino.safetensors`, '--f16']);
+    await run(['import', `${tmp.dir}/dino.safetensors`, '--out', `${tmp.dir}/dino`, '--arch', 'vit-tiny', '--f16']);
+    const again = await locateModel(`${tmp.dir}/dino`);
+    assert.equal(again.manifest.summary, manifest.summary);
+    assert.equal(again.manifest.trained, true);
+    const info = await run(['info', `${tmp.dir}/dino`, '--no-check']);
+    assert.ok(info.out.includes(`summary    ${manifest.summary}`), info.out);
+    await run(['import', `${tmp.dir}/dino.safetensors`, '--out', `${tmp.dir}/dino2`, '--arch', 'vit-tiny', '--summary', 'a test import']);
+    assert.equal((await locateModel(`${tmp.dir}/dino2`)).manifest.summary, 'a test import');
+  });
+
   it('refuses bad flags with the shared wording', async () => {
     await assert.rejects(run(['import', 'x.safetensors', '--out', 'y', '--arch', 'vit-mega']), /Expected auto or one of vit-tiny, .* for --arch but received "vit-mega"/);
     await assert.rejects(run(['import', 'x.safetensors', '--out', 'y', '--mean', '1,2']), /Expected three comma-separated numbers \(r,g,b\) for --mean but received "1,2"/);

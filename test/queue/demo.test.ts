@@ -26,6 +26,9 @@ test('lamina demo --exit-when-done starts Redis (or uses REDIS_URL), the API and
     assert.match(out, /Viewer: http:\/\/127\.0\.0\.1:\d+\/slides\/[0-9a-f]{24}\?analysis=[0-9a-f]{24}/);
     assert.match(out, /demo: completed (\d+)\/\1 tiles/);
     assert.match(out, /slide score \d/);
+    // It says which encoder it used, when queueing and with the result.
+    assert.match(out, /analysis [0-9a-f]{24} \w+ \(encoder untrained-test-tiny\)/);
+    assert.match(out, /^demo: model: untrained-test-tiny \(UNTRAINED: fixed-seed random weights\)$/m);
   } finally {
     if (process.env.REDIS_URL) await freshPrefix(process.env.REDIS_URL, prefix).cleanup();
     await rm(dataDir, { recursive: true, force: true });

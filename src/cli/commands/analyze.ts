@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from '../main.ts';
 import { parseFlags } from '../args.ts';
 import { analysisFlagOptions, paramsFromFlags } from '../analysis-flags.ts';
-import { withEmbedder } from '../embedder-run.ts';
+import { modelLine, withEmbedder } from '../embedder-run.ts';
 import { InvalidParameterError } from '../../errors.ts';
 import { analyzeSlide } from '../../pipeline/analyze.ts';
 import { openSlide } from '../../readers/registry.ts';
@@ -10,9 +10,10 @@ import type { AnalysisResult } from '../../pipeline/result.ts';
 import type { RegionAnalysisResult } from '../../pipeline/region-finish.ts';
 import { applyGpuFlag } from '../gpu-flag.ts';
 import { invalidParameter } from '../../errors.ts';
+import { DEFAULT_MODEL_NAME } from '../../encoder/builtin-models.ts';
 
 const usage =
-  'lamina analyze <slide> --out <dir> [--model name|path] [--reference bank.lmb] [--tile-size 224] [--stride N] [--region-size 1024] ' +
+  `lamina analyze <slide> --out <dir> [--model name|path (default: ${DEFAULT_MODEL_NAME})] [--reference bank.lmb] [--tile-size 224] [--stride N] [--region-size 1024] ` +
   '[--mpp µm | --magnification X | --level N] [--min-tissue 0.5] [--batch-size 32] [--engine cpu|webgpu|cuda] [--gpu N] ' +
   '[--scorer auto|knn|mahalanobis|mahalanobis-tokens] [--k 1] [--threshold 0.5] [--min-region-tiles 2] [--seed 0]';
 
@@ -50,11 +51,11 @@ export const command: Command = {
     if (params.engine === 'webgpu') await applyGpuFlag(values.gpu as string | undefined);
     // Open the slide once first: a bad slide fails before the model is loaded.
     await (await openSlide(positionals[0]!)).close();
-    return withEmbedder(params, `lamina: analysis cancelled; no result written to ${outDir}`, async ({ embedder, ctx, notice }) => {
+    return withEmbedder(params, `lamina: analysis cancelled; no result written to ${outDir}`, async ({ embedder, ctx }) => {
       const result = await analyzeSlide(positionals[0]!, params, ctx, { outDir, embedder });
       ctx.finish();
       console.log(summarise(result, outDir));
-      console.log(`model: ${result.model.name} (${notice ? 'UNTRAINED' : 'trained'})`);
+      console.log(modelLine(result.model));
       return 0;
     });
   },

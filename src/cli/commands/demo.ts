@@ -4,13 +4,14 @@ import type { Command } from '../main.ts';
 import { numberFlag, parseFlags } from '../args.ts';
 import { cliContext, withInterrupt } from '../analyze-progress.ts';
 import { summarise } from './analyze.ts';
-import { untrainedNotice } from '../embedder-run.ts';
+import { modelLine, untrainedNotice } from '../embedder-run.ts';
 import { parseAnalysisParams } from '../../../pipelines/anomaly.ts';
 import { analyzeSlide } from '../../pipeline/analyze.ts';
 import { openEmbedder } from '../../pipeline/open-embedder.ts';
 import type { AnalysisResult } from '../../pipeline/result.ts';
+import { DEFAULT_MODEL_NAME } from '../../encoder/builtin-models.ts';
 
-const usage = 'lamina demo [--port N] [--model name|path] [--exit-when-done] | lamina demo --local [--out dir] [--model name|path]';
+const usage = `lamina demo [--port N] [--model name|path (default: ${DEFAULT_MODEL_NAME})] [--exit-when-done] | lamina demo --local [--out dir] [--model name|path]`;
 
 /** The real sample slide, resolved from the repository root (../shared/slides). */
 export const DEMO_SLIDE = resolve(fileURLToPath(new URL('../../../', import.meta.url)), '../shared/slides/CMU-1-Small-Region.svs');
@@ -27,7 +28,7 @@ export async function runDemoAnalysis(options: { outDir?: string; model?: string
   try {
     const notice = untrainedNotice(embedder);
     if (notice) process.stderr.write(`${notice}\n`);
-    ctx.log.info(`demo: analysing ${DEMO_SLIDE}`);
+    ctx.log.info(`demo: analysing ${DEMO_SLIDE} with encoder ${embedder.model.name}`);
     const result = await analyzeSlide(DEMO_SLIDE, params, ctx, { outDir, embedder });
     ctx.finish();
     return { result, outDir };
@@ -52,6 +53,7 @@ export const command: Command = {
     return withInterrupt(async (signal) => {
       const { result, outDir } = await runDemoAnalysis({ outDir: values.out as string | undefined, model: values.model as string | undefined, signal });
       console.log(summarise(result, outDir));
+      console.log(modelLine(result.model));
       return 0;
     });
   },

@@ -4,9 +4,10 @@ import { analysisFlagOptions, paramsFromFlags } from '../analysis-flags.ts';
 import { withEmbedder } from '../embedder-run.ts';
 import { InvalidParameterError } from '../../errors.ts';
 import { fitReference } from '../../pipeline/fit-reference.ts';
+import { DEFAULT_MODEL_NAME } from '../../encoder/builtin-models.ts';
 
 const usage =
-  'lamina fit-reference <slides…> --out bank.lmb [--model name|path] [--tile-size 224] [--mpp µm | --level N] ' +
+  `lamina fit-reference <slides…> --out bank.lmb [--model name|path (default: ${DEFAULT_MODEL_NAME})] [--tile-size 224] [--mpp µm | --level N] ` +
   '[--min-tissue 0.5] [--coreset-ratio 0.1] [--k 1] [--batch-size 32] [--engine cpu|webgpu|cuda] [--seed 0] [--region-size R]';
 
 export const command: Command = {

@@ -4,16 +4,17 @@ import { numberFlag, parseFlags } from '../args.ts';
 import { InvalidParameterError, invalidParameter } from '../../errors.ts';
 import { BUILTIN_MODELS, DEFAULT_BUILTIN_MODEL, DEFAULT_MODEL_NAME } from '../../encoder/builtin-models.ts';
 import type { ModelLocation, ModelManifest } from '../../encoder/manifest.ts';
-import { buildBuiltinModel, modelCacheDir, resolveModel } from '../../encoder/model-store.ts';
+import { buildBuiltinModel, modelCacheDir, resolveModel, SHIPPED_MODEL_DIR, shippedModels } from '../../encoder/model-store.ts';
 import { readVitOnnx } from '../../encoder/onnx-weights.ts';
 import { OrtEncoder } from '../../encoder/ort-encoder.ts';
 import { writeSafetensors } from '../../encoder/safetensors.ts';
 import { importTimmVit, VIT_ARCHES } from '../../encoder/timm-import.ts';
 
 const usage = [
-  'lamina model build-default [--name untrained-vit-s16] [--out dir]',
+  `lamina model build-default [--name ${DEFAULT_BUILTIN_MODEL}] [--out dir]   (an UNTRAINED built-in; the default encoder, ${DEFAULT_MODEL_NAME}, needs no build)`,
   '       lamina model import <weights.safetensors> --out dir [--arch auto|vit-tiny|vit-small|vit-base|vit-large|vit-huge|vit-giant]',
   '             [--heads N] [--input-size px] [--mean r,g,b] [--std r,g,b] [--mpp 0.5] [--name s] [--f16] [--untrained] [--ln-eps 1e-6]',
+  '             [--license s] [--summary "one line for users"]',
   '       lamina model info <dir|name> [--no-check]',
   '       lamina model export <dir|name> --out weights.safetensors [--f16]',
   '       lamina model list',
@@ -39,6 +40,7 @@ export function describeModel(loc: ModelLocation): string[] {
     `trained    ${m.trained ? 'yes' : 'NO'}`,
     ...(m.license ? [`license    ${m.license}`] : []),
     ...(m.notes ? [`notes      ${m.notes}`] : []),
+    ...(m.summary ? [`summary    ${m.summary}`] : []),
     ...(m.trained ? [] : [UNTRAINED_LINE]),
   ];
 }
@@ -67,7 +69,7 @@ async function importWeights(argv: string[]): Promise<number> {
     out: { type: 'string' }, arch: { type: 'string' }, heads: { type: 'string' }, 'input-size': { type: 'string' },
     'patch-size': { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' }, mpp: { type: 'string' },
     name: { type: 'string' }, f16: { type: 'boolean' }, untrained: { type: 'boolean' }, 'ln-eps': { type: 'string' },
-    license: { type: 'string' },
+    license: { type: 'string' }, summary: { type: 'string' },
   }, usage);
   if (positionals.length !== 1) throw new InvalidParameterError(`Expected one .safetensors file\nUsage: ${usage}`);
   if (!values.out) throw new InvalidParameterError(`Missing required option --out\nUsage: ${usage}`);
@@ -85,6 +87,7 @@ async function importWeights(argv: string[]): Promise<number> {
     trained: values.untrained ? false : undefined,
     weightType: values.f16 ? 'float16' : 'float32',
     license: values.license as string | undefined,
+    summary: values.summary as string | undefined,
   });
   if (values['patch-size'] !== undefined && Number(values['patch-size']) !== loc.manifest.patchSize) {
     throw new InvalidParameterError(`--patch-size ${values['patch-size']} does not match the weights' patch size ${loc.manifest.patchSize}`);
@@ -120,6 +123,7 @@ async function exportWeights(argv: string[]): Promise<number> {
     metadata: {
       format: 'pt', 'lamina.name': loc.manifest.name, 'lamina.trained': String(loc.manifest.trained),
       'lamina.mean': loc.manifest.mean.join(','), 'lamina.std': loc.manifest.std.join(','), 'lamina.mpp': String(loc.manifest.mpp),
+      ...(loc.manifest.summary ? { 'lamina.summary': loc.manifest.summary } : {}),
     },
   });
   console.log(`wrote ${weights.size} tensors (timm names) of ${loc.manifest.name} to ${values.out}${loc.manifest.trained ? '' : ' — UNTRAINED weights'}`);
@@ -127,17 +131,20 @@ async function exportWeights(argv: string[]): Promise<number> {
 }
 
 async function list(): Promise<number> {
-  console.log(`model cache: ${modelCacheDir()} (set LAMINA_MODEL_DIR to move it)`);
-  for (const m of Object.values(BUILTIN_MODELS)) {
-    console.log(`  ${m.name.padEnd(30)} ${m.name === DEFAULT_MODEL_NAME ? '[default] ' : ''}${m.description}`);
+  const mark = (name: string) => (name === DEFAULT_MODEL_NAME ? '[default] ' : '');
+  console.log(`shipped in models/ (${SHIPPED_MODEL_DIR}):`);
+  for (const { manifest: m } of await shippedModels()) {
+    console.log(`  ${m.name.padEnd(30)} ${mark(m.name)}${m.trained ? 'trained' : 'UNTRAINED'}${m.summary ? `: ${m.summary}` : ''}`);
   }
+  console.log(`built-in, generated on first use into the model cache ${modelCacheDir()} (set LAMINA_MODEL_DIR to move it):`);
+  for (const m of Object.values(BUILTIN_MODELS)) console.log(`  ${m.name.padEnd(30)} ${mark(m.name)}${m.description}`);
   console.log('All built-in models are UNTRAINED (fixed-seed random weights).');
-  if (!BUILTIN_MODELS[DEFAULT_MODEL_NAME]) console.log(`default model: ${DEFAULT_MODEL_NAME} (shipped in models/)`);
+  console.log(`default model: ${DEFAULT_MODEL_NAME}`);
   return 0;
 }
 
 export const command: Command = {
-  summary: 'Encoder models: build the built-in (UNTRAINED) ViT, import timm safetensors, inspect, export',
+  summary: `Encoder models: list them (default: ${DEFAULT_MODEL_NAME}), build an UNTRAINED built-in, import timm safetensors, inspect, export`,
   usage,
   async run(argv) {
     const [sub, ...rest] = argv;
