@@ -56,6 +56,9 @@ test('the viewer draws the slide and the heatmap, the opacity slider works, a re
     await settled(page);
     assert.equal(await page.locator('#state').textContent(), 'completed');
     assert.match((await page.locator('#score').textContent()) ?? '', /^\d\.\d{3}$/);
+    // The encoder is named beside the score, with its note: here the UNTRAINED warning.
+    assert.equal(await page.locator('#model-name').textContent(), 'untrained-test-tiny (UNTRAINED)');
+    assert.match((await page.locator('#model-note').textContent()) ?? '', /untrained ViT with fixed-seed random weights/);
 
     await page.locator('#opacity').fill('0');
     assert.equal(await page.evaluate(() => (window as any).lamina.heatmap.getOpacity()), 0);

@@ -74,7 +74,13 @@ async function showResult(a) {
   $('score-box').hidden = false;
   $('score').textContent = result.slideScore.toFixed(3);
   $('score-def').textContent = result.slideScoreDefinition;
-  if (result.model && result.model.note) { $('untrained').hidden = false; $('untrained').textContent = result.model.note; }
+  // Which encoder made the scores, with its note (an UNTRAINED warning, or the model card's summary).
+  const m = result.model;
+  $('model-box').hidden = !m;
+  if (m) {
+    $('model-name').textContent = `${m.name} (${m.trained ? 'trained' : 'UNTRAINED'})`;
+    $('model-note').textContent = m.note || '';
+  }
   const regions = result.regions;
   $('no-regions').hidden = regions.length > 0;
   $('regions').innerHTML = regions.map((r, i) =>
