@@ -14,13 +14,28 @@ async function pixels(page: Page): Promise<{ data: Buffer; n: number }> {
   return { data, n: info.width * info.height };
 }
 
-/** Waits until both layers (slide and heatmap) have every visible tile drawn. */
+/**
+ * Waits until the world holds exactly the slide and one heatmap layer, each with every visible tile
+ * drawn. A stray third layer (one the page lost track of) never satisfies this, so the timeout
+ * message lists the layers and what the image loader still has in flight.
+ */
 async function settled(page: Page) {
-  await page.waitForFunction(() => {
-    const l = (window as any).lamina;
-    const w = l?.viewer?.world;
-    return l?.heatmap && w.getItemCount() === 2 && w.getItemAt(0).getFullyLoaded() && l.heatmap.getFullyLoaded() && l.viewer.viewport.getZoom(false) === l.viewer.viewport.getZoom(true);
-  }, undefined, { timeout: 30_000 });
+  try {
+    await page.waitForFunction(() => {
+      const l = (window as any).lamina;
+      const w = l?.viewer?.world;
+      return l?.heatmap && w.getItemCount() === 2 && w.getItemAt(0).getFullyLoaded() && l.heatmap.getFullyLoaded() && l.viewer.viewport.getZoom(false) === l.viewer.viewport.getZoom(true);
+    }, undefined, { timeout: 30_000 });
+  } catch (err) {
+    const state = await page.evaluate(() => {
+      const l = (window as any).lamina;
+      const w = l.viewer.world;
+      const items = Array.from({ length: w.getItemCount() }, (_, i) => w.getItemAt(i)).map((it: any) =>
+        `${it === l.heatmap ? '*' : ''}${it.source.getTileUrl(0, 0, 0)} fullyLoaded=${it.getFullyLoaded()}`);
+      return { items, tileJobs: l.viewer.imageLoader.jobsInProgress, queuedTileJobs: l.viewer.imageLoader.jobQueue.length };
+    }).catch((e) => String(e));
+    throw new Error(`viewer not settled: ${JSON.stringify(state)}`, { cause: err });
+  }
   await page.waitForTimeout(400);
 }
 
@@ -52,6 +67,13 @@ test('the viewer draws the slide and the heatmap, the opacity slider works, a re
     const page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    // The slide's descriptor is answered only after the result has been shown, as on a loaded CI
+    // machine where it lost that race: OpenSeadragon then adds no layer until the descriptor is
+    // in, so every heatmap layer the page asked for meanwhile arrives at once.
+    await page.route(/\/api\/slides\/[^/]+\/dzi$/, async (route) => {
+      await page.waitForFunction(() => document.getElementById('score')?.textContent !== '', undefined, { timeout: 30_000 }).catch(() => undefined);
+      await route.continue();
+    });
     await page.goto(`${svc.api.url}/slides/${slide.id}?analysis=${a.id}`);
     await settled(page);
     assert.equal(await page.locator('#state').textContent(), 'completed');
@@ -85,9 +107,15 @@ test('the viewer draws the slide and the heatmap, the opacity slider works, a re
     await redrawn(page);
     const atThreshold = await colouredFraction();
     assert.ok(atThreshold > 0.005, `heatmap pixels at the analysis threshold ${(atThreshold * 100).toFixed(1)}%`);
-    // Threshold 0: every scored tile is painted, a larger share of the slide.
-    await page.locator('#threshold').fill('0');
+    // Threshold 0: every scored tile is painted, a larger share of the slide. The slider passes
+    // 0.5 on the way within one task, so the 0.5 layer is superseded before OpenSeadragon adds it
+    // and must not stay behind under the threshold-0 one.
+    await page.evaluate(() => {
+      const t = document.getElementById('threshold') as HTMLInputElement;
+      for (const v of ['0.5', '0']) { t.value = v; t.dispatchEvent(new Event('change')); }
+    });
     await settled(page);
+    assert.match(await page.evaluate(() => (window as any).lamina.heatmap.source.getTileUrl(0, 0, 0)), /[?&]threshold=0&/);
     await redrawn(page);
     const all = await colouredFraction();
     assert.ok(all > 0.05 && all > atThreshold * 1.5, `heatmap pixels at threshold 0: ${(all * 100).toFixed(1)}%, at the analysis threshold ${(atThreshold * 100).toFixed(1)}%`);

@@ -26,10 +26,21 @@ const maxLevel = Math.ceil(Math.log2(Math.max(slide.width, slide.height)));
 let analysis = null;
 let heatmapKey = '';
 
+/** Heatmap layers in the world, oldest first; the newest is window.lamina.heatmap. */
+const layers = new Set();
+/** Counts showHeatmap calls, so a layer that was superseded before OpenSeadragon added it is dropped. */
+let layerGen = 0;
+
 /**
  * The heatmap as a second TiledImage over the slide: a Deep Zoom layer with the slide's geometry
  * whose tiles the API paints from the scores (transparent where none). Re-added when the threshold
  * changes or more scores arrive while the analysis runs.
+ *
+ * OpenSeadragon adds items in the order asked, and not before the slide's own descriptor has
+ * loaded, so several calls can be pending at once (a slider dragged, batches finishing fast, the
+ * slide descriptor slower than result.json). Which layers to drop is therefore decided when a
+ * layer arrives, not when it is asked for: a superseded one is dropped at once, and the newest
+ * drops every older one when it has drawn (so nothing flickers).
  */
 function showHeatmap(version) {
   if (!analysis) return;
@@ -37,7 +48,7 @@ function showHeatmap(version) {
   const key = `${analysis.id}|${threshold}|${version}`;
   if (key === heatmapKey) return;
   heatmapKey = key;
-  const old = window.lamina.heatmap;
+  const gen = ++layerGen;
   viewer.addTiledImage({
     tileSource: {
       width: slide.width, height: slide.height, tileSize: 254, tileOverlap: 1, minLevel: 0, maxLevel,
@@ -46,10 +57,22 @@ function showHeatmap(version) {
     x: 0, y: 0, width: 1,
     opacity: Number($('opacity').value),
     success: (e) => {
+      if (gen !== layerGen) {
+        viewer.world.removeItem(e.item);
+        return;
+      }
+      layers.add(e.item);
       window.lamina.heatmap = e.item;
-      // The new layer is on top; the old one goes once the new one has drawn, so nothing flickers.
-      if (old) e.item.addOnceHandler('fully-loaded-change', () => viewer.world.removeItem(old));
-      if (old && e.item.getFullyLoaded()) viewer.world.removeItem(old);
+      const dropOlder = () => {
+        if (!layers.has(e.item)) return;
+        for (const l of layers) {
+          if (l === e.item) break;
+          layers.delete(l);
+          viewer.world.removeItem(l);
+        }
+      };
+      if (e.item.getFullyLoaded()) dropOlder();
+      else e.item.addOnceHandler('fully-loaded-change', dropOlder);
     },
   });
 }
@@ -97,7 +120,6 @@ async function showResult(a) {
     // Start at the analysis's own threshold, so the layer shows what the regions were cut from.
     $('threshold').value = String(result.parameters.threshold);
     $('threshold-value').textContent = String(result.parameters.threshold);
-    showHeatmap(`final-${a.runs}`);
   }
 }
 
@@ -105,8 +127,9 @@ async function follow(a) {
   showState(a);
   if (!a) return;
   if (a.state === 'completed') {
-    showHeatmap(`final-${a.runs}`);
-    await showResult(a);
+    // The final layer after the result, which sets the threshold: one layer, not a threshold-0 one
+    // drawn and replaced at once.
+    try { await showResult(a); } finally { showHeatmap(`final-${a.runs}`); }
     return;
   }
   showHeatmap(`live-${a.runs}-${a.progress.batchesDone}`);
