@@ -43,6 +43,34 @@ def to_input(imgs_u8, size=224):
     return augment.normalize(x)
 
 
+def colour_standardise(u8, ref):
+    """Per image and channel: pixel values moved to the reference mean and standard deviation
+    (a Reinhard-style normalisation in RGB); ref = (mean, std), each (3,) in 0..255."""
+    x = u8.float()
+    m = x.mean((1, 2), keepdim=True)
+    s = x.std((1, 2), keepdim=True).clamp_min(1.0)
+    return ((x - m) / s * ref[1] + ref[0]).clamp(0, 255)
+
+
+def d4(x, k):
+    """The k-th element (0..7) of the dihedral group on (N, 3, H, W)."""
+    x = torch.rot90(x, k % 4, dims=(2, 3))
+    return x.flip(3) if k >= 4 else x
+
+
+@torch.no_grad()
+def encode_cls(model, imgs, device, batch=256, size=224, tta=False, ref=None):
+    """Class tokens, optionally averaged over the 8 D4 transforms of the input and/or after a
+    per-image colour standardisation (read-outs that --variants scores)."""
+    out = []
+    for i in range(0, imgs.shape[0], batch):
+        u8 = torch.from_numpy(imgs[i:i + batch]).to(device)
+        x = to_input(colour_standardise(u8, ref) if ref is not None else u8, size)
+        ks = range(8) if tta else (0,)
+        out.append(sum(F.normalize(model(d4(x, k)).float(), dim=1) for k in ks) / len(ks))
+    return torch.cat(out) if out else torch.zeros(0, model.embed_dim, device=device)
+
+
 @torch.no_grad()
 def encode(model, imgs, device, batch=256, size=224, crop=None):
     """-> read-out name -> (N, features): the class token ("cls", the ONNX embedding), the mean
@@ -221,6 +249,10 @@ def main():
     torch.manual_seed(args.seed)
     models.append(("untrained", vit.build(args.arch).to(device).eval(), None))
 
+    # Reference colour for the colour-standardised read-out: PCam train_* per-image statistics.
+    tr_u8 = torch.from_numpy(pcam_imgs[:n_tr]).to(device).float()
+    ref = (tr_u8.mean((1, 2)).mean(0), tr_u8.std((1, 2)).mean(0)) if n_tr else None
+    del tr_u8
     feats = {}
     for name, model, _ in models:
         p, e = encode(model, pcam_imgs, device), encode(model, ebhi_imgs, device)
@@ -230,7 +262,20 @@ def main():
                 feats[f"{name}_{k}"] = torch.cat([p[k], e[k]])
             pc = encode(model, pcam_imgs, device, crop=48)["cls"]  # EBHI as is
             feats[f"{name}_pcam-crop48"] = torch.cat([pc, e["cls"]])
+            feats[f"{name}_d4"] = torch.cat([encode_cls(model, pcam_imgs, device, tta=True),
+                                             encode_cls(model, ebhi_imgs, device, tta=True)])
+            feats[f"{name}_colournorm"] = torch.cat([encode_cls(model, pcam_imgs, device, ref=ref),
+                                                     encode_cls(model, ebhi_imgs, device, ref=ref)])
+            feats[f"{name}_cls+centre4"] = torch.cat([
+                F.normalize(torch.cat([p["cls"], e["cls"]]), dim=1),
+                F.normalize(torch.cat([p["centre4"], e["centre4"]]), dim=1)], 1)
     feats["colour_hist"] = torch.cat([colour_hist(pcam_imgs, device), colour_hist(ebhi_imgs, device)])
+    if args.variants and ref is not None:
+        def hist_norm(imgs):
+            return torch.cat([colour_hist(colour_standardise(torch.from_numpy(imgs[i:i + 512]).to(device), ref)
+                                          .round().to(torch.uint8).cpu().numpy(), device)
+                              for i in range(0, imgs.shape[0], 512)] or [colour_hist(imgs, device)])
+        feats["colour_hist_colournorm"] = torch.cat([hist_norm(pcam_imgs), hist_norm(ebhi_imgs)])
     results = evaluate(feats, sets, device, linear={n for n, _, _ in models} | {"colour_hist"})
 
     # Reference inputs for parity checks: 4 EBHI images spread over the list (PCam test patches

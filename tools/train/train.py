@@ -157,10 +157,13 @@ def sample_views(pools, args, g):
             continue
         idx = torch.randint(0, pool.shape[0], (n,), generator=g, device=dev)
         src = pool[idx].float() / 255.0
+        centre = args.centre if group == "pcam96" else 0.0
+        if group == "pcam96" and args.pcam_global_scale:
+            gscale = tuple(args.pcam_global_scale)
         for i, p_blur in enumerate((0.8, 0.2)):
-            globals_[i].append(augment.view(src, args.global_size, gscale, g, p_blur))
+            globals_[i].append(augment.view(src, args.global_size, gscale, g, p_blur, args.colour, centre))
         for i in range(args.local_crops):
-            locals_[i].append(augment.view(src, args.local_size, lscale, g, 0.4))
+            locals_[i].append(augment.view(src, args.local_size, lscale, g, 0.4, args.colour))
     g_views = torch.cat([torch.cat(v) for v in globals_])
     l_views = torch.cat([torch.cat(v) for v in locals_]) if args.local_crops else None
     return g_views, l_views
@@ -184,6 +187,13 @@ def main():
     ap.add_argument("--local-crops", type=int, default=6)
     ap.add_argument("--global-size", type=int, default=224)
     ap.add_argument("--local-size", type=int, default=96)
+    ap.add_argument("--colour", default="default", choices=sorted(augment.COLOUR),
+                    help="colour augmentation strength (augment.COLOUR)")
+    ap.add_argument("--centre", type=float, default=0.0,
+                    help="PCam global views cover the central square of this side (1/3: the "
+                         "labelled 32 px); 0: anywhere")
+    ap.add_argument("--pcam-global-scale", type=float, nargs=2, default=None,
+                    help="area range of PCam global crops (default 0.35 1.0)")
     ap.add_argument("--out-dim", type=int, default=4096)
     ap.add_argument("--lr", type=float, default=5e-4, help="per 256 images")
     ap.add_argument("--min-lr", type=float, default=1e-6)
