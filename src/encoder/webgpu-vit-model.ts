@@ -26,6 +26,7 @@ import { variantKey } from '../../kernels/flash-attention/flash-attention-wgsl.t
 import { GEMM_ATTENTION_MAX_SEQ, GemmAttention, gemmAttentionBytes, type GemmAttentionPlan } from '../../kernels/matmul/gemm-attention.ts';
 import type { VitConfig, VitWeights } from './vit-config.ts';
 import type { EngineTimings } from './types.ts';
+import { Lease } from '../util/lease.ts';
 
 export interface VitModelOptions {
   /** @defaultValue 'f16' when the adapter has shader-f16, else 'f32' */
@@ -95,12 +96,11 @@ interface Plan {
   outBytes: number; steps: Step[];
   /** Staging buffers made so far (≤ STAGING_RING, made on demand: a serial caller holds one), the idle ones, and calls waiting for one. */
   staging: GPUBuffer[]; idle: GPUBuffer[]; waiting: ((b: GPUBuffer) => void)[];
-  /** Forwards in flight; a plan evicted meanwhile is freed by the last of them. */
-  busy: number; retired: boolean;
 }
 
 export class VitGpuModel {
-  private readonly plans = new Map<string, Plan>();
+  /** A plan evicted while forwards run on it is freed by the last of them. */
+  private readonly plans = new Map<string, Lease<Plan>>();
   private readonly owned: GPUBuffer[] = [];
   /** f32 [3, 256] byte → normalised value per channel, for byte input (`setByteInput`). */
   private byteTable?: GPUBuffer;
@@ -197,9 +197,9 @@ export class VitGpuModel {
     const bytes = pixels instanceof Uint8Array;
     if (bytes && !this.byteTable) throw new DeviceError('byte input needs setByteInput first');
     if (pixels.length !== images * 3 * size * size) throw invalidParameter('pixels.length', `${images} × 3 × ${size}²`, pixels.length);
-    const plan = this.plan(images, size, withTokens, bytes);
+    const lease = this.plan(images, size, withTokens, bytes);
     this.ctx.checkAlive();
-    plan.busy++;
+    const plan = lease.acquire();
     try {
       const tw = performance.now();
       const staging = plan.idle.pop() ?? this.newStaging(plan) ?? await new Promise<GPUBuffer>((resolve) => plan.waiting.push(resolve));
@@ -231,7 +231,7 @@ export class VitGpuModel {
         else plan.idle.push(staging);
       }
     } finally {
-      if (--plan.busy === 0 && plan.retired) this.free(plan);
+      lease.release();
     }
   }
 
@@ -277,7 +277,7 @@ export class VitGpuModel {
    * attention steps of every block (their share of the forward, for profiles).
    */
   async replay(images: number, size: number, repeats: number, attentionOnly = false): Promise<void> {
-    const plan = this.plan(images, size, false);
+    const plan = this.plan(images, size, false).value;
     for (let i = 0; i < repeats; i++) {
       const enc = this.ctx.device.createCommandEncoder({ label: 'vit-replay' });
       this.record(enc, plan, attentionOnly);
@@ -315,14 +315,14 @@ export class VitGpuModel {
   setByteInput(table: Float32Array): void {
     if (table.length !== 768) throw invalidParameter('table.length', '3 × 256', table.length);
     if (this.byteTable) { // plans hold the old table in their bind groups
-      for (const p of this.plans.values()) this.retire(p);
+      for (const p of this.plans.values()) void p.retire();
       this.plans.clear();
       this.byteTable.destroy();
     }
     this.byteTable = this.ctx.upload(table, GPUBufferUsage.STORAGE, 'byte-normalise-table');
   }
 
-  private plan(images: number, size: number, withTokens: boolean, bytes = false): Plan {
+  private plan(images: number, size: number, withTokens: boolean, bytes = false): Lease<Plan> {
     const c = this.config;
     if (!Number.isInteger(images) || images < 1) throw invalidParameter('images', 'positive integer', images);
     if (!Number.isInteger(size) || size < c.patchSize || size % c.patchSize) throw invalidParameter('size', `positive multiple of the patch size ${c.patchSize}`, size);
@@ -330,8 +330,8 @@ export class VitGpuModel {
     const cached = this.plans.get(key);
     if (cached) return cached;
     if (this.plans.size >= 3) {
-      const [oldKey, old] = this.plans.entries().next().value as [string, Plan];
-      this.retire(old);
+      const [oldKey, old] = this.plans.entries().next().value as [string, Lease<Plan>];
+      void old.retire();
       this.plans.delete(oldKey);
     }
     const e = this.precision === 'f16' ? 2 : 4;
@@ -382,16 +382,11 @@ export class VitGpuModel {
     add(this.k.ln.prepare(withTokens ? { rows, D, eps } : { rows: images, D, eps, step: seq }, { x, gamma: this.w.norm[0], beta: this.w.norm[1], out }));
     const plan: Plan = {
       key, images, size, seq, grid, withTokens, buffers, pixels, qkv, att, out, outBytes, steps, attention: attentionPlan,
-      staging: [], idle: [], waiting: [], busy: 0, retired: false,
+      staging: [], idle: [], waiting: [],
     };
-    this.plans.set(key, plan);
-    return plan;
-  }
-
-  /** Frees a plan dropped from the cache now, or, with forwards still in flight on it, when the last one ends. */
-  private retire(plan: Plan): void {
-    plan.retired = true;
-    if (plan.busy === 0) this.free(plan);
+    const lease = new Lease(plan, (p) => this.free(p), { name: 'a ViT forward plan' });
+    this.plans.set(key, lease);
+    return lease;
   }
 
   private free(plan: Plan): void {
@@ -407,7 +402,7 @@ export class VitGpuModel {
   destroy(): void {
     this.byteTable?.destroy();
     this.byteTable = undefined;
-    for (const p of this.plans.values()) this.free(p);
+    for (const p of this.plans.values()) this.free(p.value);
     this.plans.clear();
     for (const b of this.owned) b.destroy();
     this.owned.length = 0;
@@ -418,7 +413,7 @@ export class VitGpuModel {
 
   /** Which attention a forward of this many tokens per image uses (logs, benchmarks). */
   attentionFor(images: number, size: number): string {
-    const plan = this.plan(images, size, false);
+    const plan = this.plan(images, size, false).value;
     return plan.attention ? this.k.gemmAttention!.name : variantKey(this.k.attention.variantFor(plan.seq));
   }
 }

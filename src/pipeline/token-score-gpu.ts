@@ -17,15 +17,12 @@
 import type { GpuContext } from '../../kernels/gpu/gpu-context.ts';
 import type { WhitenedNorms } from '../../kernels/whiten/whiten.ts';
 import { whiteningOf, type MahalanobisModel } from '../scoring/mahalanobis.ts';
+import { Lease } from '../util/lease.ts';
 
 /** A model's device copy is freed after this long without a batch. */
 export const GPU_IDLE_MS = 30_000;
 
-interface Held {
-  norms: Promise<{ norms: WhitenedNorms; on: Shared } | null>;
-  busy: number;
-  released: boolean;
-}
+type Held = Lease<Promise<{ norms: WhitenedNorms; on: Shared } | null>>;
 
 const held = new Map<MahalanobisModel, Held>();
 interface Shared { ctx: Promise<GpuContext>; users: number }
@@ -50,21 +47,21 @@ export function tokenScoreOnGpu(): boolean {
 export async function gpuTokenDistances(model: MahalanobisModel, tokens: Float32Array, count: number): Promise<Float64Array | null> {
   if (idle) clearTimeout(idle);
   let h = held.get(model);
-  if (!h) held.set(model, h = { norms: open(model), busy: 0, released: false });
-  h.busy++;
+  if (!h) held.set(model, h = scorer(open(model)));
+  const opened = h.acquire();
   try {
-    const gpu = await h.norms;
+    const gpu = await opened;
     if (!gpu) return null;
     return await gpu.norms.distances(tokens, count);
   } catch (err) {
     warnOnce(`GPU token scoring failed (${(err as Error).message})`);
     // this model stays on the CPU (no retry per batch); its device copy goes
-    if (held.get(model) === h) held.set(model, { norms: Promise.resolve(null), busy: 0, released: false });
-    h.released = true;
+    if (held.get(model) === h) held.set(model, scorer(Promise.resolve(null)));
+    void h.retire();
     return null;
   } finally {
-    h.busy--;
-    if (h.released && h.busy === 0) void free(h);
+    h.release();
+    // one timer for all models, not the lease's own: a slide's models go idle together
     if (idle) clearTimeout(idle);
     if (held.size) {
       idle = setTimeout(() => void releaseGpuTokenScorers(), GPU_IDLE_MS);
@@ -73,13 +70,12 @@ export async function gpuTokenDistances(model: MahalanobisModel, tokens: Float32
   }
 }
 
-/** Frees `model`'s device copy (now, or when its last batch finishes). */
+/** Frees `model`'s device copy (now, or when its last batch finishes: the promise waits for that). */
 export function releaseGpuTokenScorer(model: MahalanobisModel): Promise<void> {
   const h = held.get(model);
   if (!h) return Promise.resolve();
   held.delete(model);
-  h.released = true;
-  return h.busy === 0 ? free(h) : Promise.resolve();
+  return h.retire();
 }
 
 /** Frees every model's device copy; the context goes with the last one. */
@@ -111,9 +107,12 @@ async function open(model: MahalanobisModel): Promise<{ norms: WhitenedNorms; on
   }
 }
 
-/** Never rejects: it runs from timers and cache evictions, where nobody awaits it. */
-async function free(h: Held): Promise<void> {
-  const gpu = await h.norms;
+function scorer(norms: Held['value']): Held {
+  return new Lease(norms, free, { name: 'a GPU token scorer' });
+}
+
+async function free(norms: Held['value']): Promise<void> {
+  const gpu = await norms;
   if (!gpu) return;
   try { gpu.norms.destroy(); } catch { /* a lost device frees its buffers itself */ }
   await unuse(gpu.on);

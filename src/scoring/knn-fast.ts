@@ -15,6 +15,7 @@
  */
 import { knnScores, type MemoryBank, type NearExclusion } from './knn.ts';
 import { createOrtKnn, type OrtKnn } from './knn-ort.ts';
+import { Lease } from '../util/lease.ts';
 
 /** Fixed part of a session's cost in JS multiply-adds (~20 ms of opening at 0.75 ns each, rounded up). */
 const SESSION_BASE_WORK = 3e7;
@@ -35,13 +36,9 @@ interface Session {
   count: number;
   /** null when onnxruntime-node could not be loaded or the session not made: the JS loop. */
   knn: Promise<OrtKnn | null>;
-  busy: number;
-  retired: boolean;
-  timer?: ReturnType<typeof setTimeout>;
-  closed?: Promise<void>;
 }
 
-let current: Session | null = null;
+let current: Lease<Session> | null = null;
 /** JS multiply-adds spent per bank since its last session. */
 const jsWork = new WeakMap<Float32Array, number>();
 
@@ -65,16 +62,12 @@ export async function knnScoresFast(
     jsWork.delete(bank.data);
     s = openSession(bank);
   }
-  s.busy++;
-  clearTimeout(s.timer);
+  const opened = s.acquire().knn;
   try {
-    const knn = await s.knn;
+    const knn = await opened;
     return knn ? await knn.score(embeddings, count, k, selfIndex, exclude) : knnScores(bank, embeddings, count, k, selfIndex, exclude);
   } finally {
-    if (--s.busy === 0) {
-      if (s.retired) close(s);
-      else s.timer = setTimeout(() => retire(s), IDLE_CLOSE_MS).unref();
-    }
+    s.release();
   }
 }
 
@@ -89,29 +82,23 @@ export function knnPathFor(bank: MemoryBank, count: number): 'ort' | 'js' {
 export async function releaseKnnSession(): Promise<void> {
   const s = current;
   if (!s) return;
-  retire(s);
-  await s.closed;
+  current = null;
+  await s.retire();
 }
 
-function keptFor(bank: MemoryBank): Session | null {
-  return current && current.data === bank.data && current.dim === bank.dim && current.count === bank.count ? current : null;
+function keptFor(bank: MemoryBank): Lease<Session> | null {
+  const s = current?.value;
+  return s && s.data === bank.data && s.dim === bank.dim && s.count === bank.count ? current : null;
 }
 
-function openSession(bank: MemoryBank): Session {
-  if (current) retire(current);
-  const s: Session = { data: bank.data, dim: bank.dim, count: bank.count, knn: createOrtKnn(bank).catch(() => null), busy: 0, retired: false };
+function openSession(bank: MemoryBank): Lease<Session> {
+  void current?.retire();
+  const s: Lease<Session> = new Lease(
+    { data: bank.data, dim: bank.dim, count: bank.count, knn: createOrtKnn(bank).catch(() => null) },
+    // an idle timeout retires it from inside the lease: forget it here too
+    async ({ knn }) => { if (current === s) current = null; await (await knn)?.close(); },
+    { idleMs: IDLE_CLOSE_MS, name: 'the kept ORT kNN session' },
+  );
   current = s;
   return s;
-}
-
-function retire(s: Session): void {
-  if (s.retired) return;
-  s.retired = true;
-  if (current === s) current = null;
-  if (s.busy === 0) close(s);
-}
-
-function close(s: Session): void {
-  clearTimeout(s.timer);
-  s.closed = s.knn.then((knn) => knn?.close()).catch(() => undefined);
 }

@@ -135,10 +135,12 @@ test('a release while a batch scores waits for it', async () => {
   const tokens = tokensLike(8, 22);
   const pending = gpuTokenDistances(model, tokens, 8 * perTile);
   const released = releaseGpuTokenScorer(model);
+  const order: string[] = [];
+  void pending.then(() => order.push('batch'));
+  void released.then(() => order.push('released'));
   relClose((await pending)!, mahalanobisScores(model, tokens, 8 * perTile), 1e-4, 'token');
   await released;
-  await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(order, ['batch', 'released']);
   assert.deepEqual(gpuTokenScorerState(), { models: 0, contextOpen: false });
 });
 
