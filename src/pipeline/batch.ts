@@ -163,9 +163,9 @@ export const processBatch: Stage<BatchInput, BatchOutput, AnalysisParams> = asyn
 };
 
 /**
- * The in-slide token statistic of a batch: on the worker threads (227 ms a batch of 256 on the H200
- * host), or, opted in with LAMINA_TOKEN_SCORE_GPU=1 for WebGPU batches, the per-token distances on
- * the GPU (~1 GFLOP; token-score-gpu.ts), falling back to the threads when no GPU scorer can be made.
+ * The in-slide token statistic of a batch: for WebGPU batches on a hardware GPU the per-token
+ * distances on the GPU (~1 GFLOP; token-score-gpu.ts: 22-30 ms a batch of 256 on the H200), else
+ * on the worker threads (163-227 ms there), which are also the fallback when no GPU scorer can be made.
  */
 async function tokenStatistics(model: MahalanobisModel, device: string, tokens: Float32Array, tiles: number, tokensPerTile: number): Promise<Float64Array> {
   if (device === 'webgpu' && tokenScoreOnGpu() && tokens.length === tiles * tokensPerTile * model.dim) {

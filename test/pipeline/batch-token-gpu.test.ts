@@ -27,7 +27,7 @@ import { gaussian } from '../../src/scoring/linalg.ts';
 import { mulberry32 } from '../../src/util/prng.ts';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
-// the GPU path is opt-in: on for these tests
+// lavapipe is a software adapter, where the GPU path runs only when forced: forced for these tests
 process.env.LAMINA_TOKEN_SCORE_GPU = '1';
 const SAMPLE = join(dirname(fileURLToPath(import.meta.url)), '../../../shared/slides/CMU-1-Small-Region.svs');
 const perTile = 196, dim = 192;
@@ -237,14 +237,22 @@ test('a model that leaves the slide-token-model cache takes its GPU scorer with 
 });
 
 
-test('off by default: the worker threads score unless LAMINA_TOKEN_SCORE_GPU=1', () => {
+test('on by default, off with LAMINA_TOKEN_SCORE_GPU=0; on a software adapter only when forced with =1', async () => {
+  const model = fitTokenGaussian(tokensLike(4, 31), 4 * perTile, dim);
+  const tokens = tokensLike(2, 32);
   try {
     delete process.env.LAMINA_TOKEN_SCORE_GPU;
-    assert.equal(tokenScoreOnGpu(), false);
+    assert.equal(tokenScoreOnGpu(), true);
+    // lavapipe: not forced, so the batch stays on the worker threads and no context is kept
+    assert.equal(await gpuTokenDistances(model, tokens, 2 * perTile), null);
+    await releaseGpuTokenScorer(model);
+    assert.deepEqual(gpuTokenScorerState(), { models: 0, contextOpen: false });
     process.env.LAMINA_TOKEN_SCORE_GPU = '0';
     assert.equal(tokenScoreOnGpu(), false);
     process.env.LAMINA_TOKEN_SCORE_GPU = '1';
     assert.equal(tokenScoreOnGpu(), true);
+    relClose((await gpuTokenDistances(model, tokens, 2 * perTile))!, mahalanobisScores(model, tokens, 2 * perTile), 1e-4, 'forced');
+    await releaseGpuTokenScorer(model);
   } finally {
     process.env.LAMINA_TOKEN_SCORE_GPU = '1';
   }
