@@ -15,7 +15,7 @@ import { DEFAULT_MODEL_NAME } from '../../encoder/builtin-models.ts';
 const usage =
   `lamina analyze <slide> --out <dir> [--model name|path (default: ${DEFAULT_MODEL_NAME})] [--reference bank.lmb] [--tile-size 224] [--stride N] [--region-size 1024] ` +
   '[--mpp µm | --magnification X | --level N] [--min-tissue 0.5] [--batch-size 32] [--engine cpu|webgpu|cuda] [--gpu N] ' +
-  '[--scorer auto|knn|mahalanobis|mahalanobis-tokens] [--k 1] [--threshold 0.5] [--min-region-tiles 2] [--seed 0]';
+  '[--scorer auto|knn|mahalanobis|mahalanobis-tokens] [--k 3] [--threshold 0.5] [--min-region-tiles 2] [--seed 0]';
 
 /** One-paragraph summary printed at the end. */
 export function summarise(result: AnalysisResult, outDir: string): string {

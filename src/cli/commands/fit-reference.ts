@@ -8,7 +8,7 @@ import { DEFAULT_MODEL_NAME } from '../../encoder/builtin-models.ts';
 
 const usage =
   `lamina fit-reference <slides…> --out bank.lmb [--model name|path (default: ${DEFAULT_MODEL_NAME})] [--tile-size 224] [--mpp µm | --level N] ` +
-  '[--min-tissue 0.5] [--coreset-ratio 0.1] [--k 1] [--batch-size 32] [--engine cpu|webgpu|cuda] [--seed 0] [--region-size R]';
+  '[--min-tissue 0.5] [--coreset-ratio 0.1] [--k 3] [--batch-size 32] [--engine cpu|webgpu|cuda] [--seed 0] [--region-size R]';
 
 export const command: Command = {
   summary: 'Build a reference bank (coreset of normal-tissue embeddings) for kNN anomaly scoring',
