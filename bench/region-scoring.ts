@@ -9,7 +9,8 @@
  * Usage: node --import tsx bench/region-scoring.ts [--cells 1600000] [--dim 192] [--cpu-cells 20000] [--engine webgpu]
  */
 import { parseArgs } from 'node:util';
-import { fitMahalanobis, mahalanobisScores, createMahalanobisScorer } from '../src/scoring/mahalanobis.ts';
+import { fitMahalanobis, mahalanobisScores } from '../src/scoring/mahalanobis.ts';
+import { gpuTokenDistances, releaseGpuTokenScorer, tokenScoreOnGpu } from '../src/pipeline/token-score-gpu.ts';
 import { knnScores, packPosition } from '../src/scoring/knn.ts';
 import { createKnnScorer } from '../src/scoring/knn-gpu.ts';
 import { createOrtKnn, createOrtKnnScorer } from '../src/scoring/knn-ort.ts';
@@ -41,12 +42,19 @@ t = performance.now();
 const cpuMaha = mahalanobisScores(model, cells.subarray(0, cpuN * dim), cpuN);
 const cpuMahaS = (performance.now() - t) / 1000;
 console.log(`Mahalanobis CPU: ${cpuMahaS.toFixed(2)} s for ${cpuN} cells → ${(cpuMahaS / cpuN * N).toFixed(1)} s for ${N}`);
-const gm = await createMahalanobisScorer(model, { engine });
+// as region-finish.ts: the shared GPU scorer (on a software adapter only with LAMINA_TOKEN_SCORE_GPU=1), else the CPU
+const onGpu = engine === 'webgpu' && tokenScoreOnGpu();
+let gpuRows = 0;
 t = performance.now();
 const gpuMaha = new Float64Array(N);
-for (let b = 0; b < N; b += BATCH) { const c = Math.min(BATCH, N - b); gpuMaha.set(await gm.score(cells.subarray(b * dim, (b + c) * dim), c), b); }
-console.log(`Mahalanobis ${gm.device}: ${s(t)} s for ${N} cells (batches of ${BATCH}); max rel diff vs CPU ${maxRel(cpuMaha, gpuMaha).toExponential(2)}`);
-await gm.close();
+for (let b = 0; b < N; b += BATCH) {
+  const c = Math.min(BATCH, N - b), x = cells.subarray(b * dim, (b + c) * dim);
+  const d = onGpu ? await gpuTokenDistances(model, x, c) : null;
+  if (d) gpuRows += c;
+  gpuMaha.set(d ?? mahalanobisScores(model, x, c), b);
+}
+console.log(`Mahalanobis ${gpuRows === N ? 'webgpu' : gpuRows ? `webgpu (${gpuRows} rows) then cpu` : 'cpu'}: ${s(t)} s for ${N} cells (batches of ${BATCH}); max rel diff vs CPU ${maxRel(cpuMaha, gpuMaha).toExponential(2)}`);
+await releaseGpuTokenScorer(model);
 
 const bank = { dim, count: sampleIdx.length, data: sample };
 const bankPositions = Uint32Array.from(sampleIdx, (k) => positions[k]!);

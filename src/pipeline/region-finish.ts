@@ -2,8 +2,8 @@
  * The aggregate stage in region mode (`finishAnalysis` hands over when the plan has `cells`):
  * every scored cell's raw score (a token bank: `scoreSlide`'s kNN, as tiles; in-slide: `scoreCells`
  * here, kNN to the slide's own cells beyond a neighbourhood or Mahalanobis, on the GPU with engine
- * webgpu), calibration, then the fine grid — scores.f32 and heatmap.png at one value per model patch
- * (16 px), regions.geojson traced on that grid — tiles.csv with a row per encoded region, and
+ * webgpu), calibration, then the fine grid — scores.f32 and heatmap.png at one value per model
+ * patch (16 px), regions.geojson traced on that grid — tiles.csv with a row per encoded region, and
  * result.json (`mode: 'regions'`). Memory: a few numbers per cell, never a level's pixels.
  */
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { regionsGeoJson, stableUuid } from '../heatmap/geojson.ts';
 import { regionsCsv, type RegionCellSummary } from '../heatmap/tiles-csv.ts';
 import { forEachOwnedCell } from '../tiling/region-plan.ts';
 import { calibrate, fitCalibration } from '../scoring/calibration.ts';
-import { createMahalanobisScorer, fitMahalanobis } from '../scoring/mahalanobis.ts';
+import { fitMahalanobis, mahalanobisScores } from '../scoring/mahalanobis.ts';
 import { knnScores, packPosition, type MemoryBank } from '../scoring/knn.ts';
 import { createKnnScorer } from '../scoring/knn-gpu.ts';
 import { createOrtKnnScorer } from '../scoring/knn-ort.ts';
@@ -23,6 +23,7 @@ import { UnprocessableError } from '../errors.ts';
 import { resultModel, scoreCalibrated, SLIDE_SCORE_TOP_FRACTION, type FinishInput } from './finish.ts';
 import { OUTPUT_FILES, prepareOutputDir, softwareVersion, writeAtomic } from './output.ts';
 import { gatherFitSample, type ScorerSummary } from './slide-scorer.ts';
+import { gpuTokenDistances, releaseGpuTokenScorer, tokenScoreOnGpu } from './token-score-gpu.ts';
 import type { AnalysisResult } from './result.ts';
 import { throwIfAborted, type StageContext } from './stage.ts';
 
@@ -133,7 +134,11 @@ export const NEAR_EXCLUSION_PX = 256;
  * - auto | knn: mean distance to the k nearest of an evenly spread sample of `maxFitSamples`
  *   cells, outside `NEAR_EXCLUSION_PX` of the cell (kernels/knn; method `knn-self`).
  * - mahalanobis: `scoreSlide`'s robust Ledoit–Wolf fit on the same sample, distances through
- *   kernels/whiten on the GPU (equal to the CPU scores to f32 rounding).
+ *   kernels/whiten on the GPU (equal to the CPU scores to f32 rounding) by token-score-gpu.ts's
+ *   rules: engine webgpu, not LAMINA_TOKEN_SCORE_GPU=0, a hardware adapter unless forced with =1
+ *   (lavapipe is slower than one CPU thread here). A GPU that is missing or fails mid-stage leaves
+ *   the rest of the cells to the CPU with a warning in the analysis's log, which also says where
+ *   the cells were scored; the model's device copy is freed at the end of the stage.
  * Both are calibrated on the slide's own scores, as `scoreSlide` does.
  */
 async function scoreCells(input: FinishInput, total: number, params: AnalysisParams, ctx: StageContext) {
@@ -150,11 +155,21 @@ async function scoreCells(input: FinishInput, total: number, params: AnalysisPar
   let score: (out: BatchOutput) => Promise<Float64Array>;
   let close: () => Promise<void>;
   let summary: Omit<ScorerSummary, 'calibration'>;
+  let scoredOn: (() => string) | undefined;
   if (params.scorer === 'mahalanobis') {
     const model = fitMahalanobis(sample, n, dim);
-    const scorer = await createMahalanobisScorer(model, { engine: params.engine, warn });
-    score = (out) => scorer.score(out.embeddings, out.count);
-    close = () => scorer.close();
+    const gpu = params.engine === 'webgpu' && tokenScoreOnGpu();
+    const gpuWarn = (m: string) => warn(`lamina: ${m}; scoring the rest of the cells on the CPU`);
+    let onGpu = 0;
+    score = async (out) => {
+      const d = gpu ? await gpuTokenDistances(model, out.embeddings, out.count, { warn: gpuWarn }) : null;
+      if (!d) return mahalanobisScores(model, out.embeddings, out.count);
+      onGpu += out.count;
+      return d;
+    };
+    // nothing outlives the analysis: the shared context goes with its last model
+    close = async () => { if (gpu) await releaseGpuTokenScorer(model); };
+    scoredOn = () => `Mahalanobis distances of ${total} cells ${onGpu === total ? 'on the GPU' : onGpu === 0 ? 'on the CPU' : `(${onGpu} on the GPU, the rest on the CPU)`}`;
     summary = { method: 'mahalanobis', k: null, shrinkage: round6(model.shrinkage), fitSamples: n };
   } else {
     const memory: MemoryBank = { dim, count: n, data: sample };
@@ -185,6 +200,7 @@ async function scoreCells(input: FinishInput, total: number, params: AnalysisPar
   } finally {
     await close();
   }
+  if (scoredOn) ctx.log.info(scoredOn());
   const calibration = fitCalibration(raw, params.calibrationZ);
   const scored = performance.now();
   ctx.progress({ stage: 'score', done: total, total });

@@ -1,16 +1,20 @@
 /**
- * The per-token distances of the in-slide token statistic on the GPU (kernels/whiten), for batches
- * the WebGPU engine embedded: on the H200 the worker threads (token-score-pool.ts) took 227 ms per
- * batch of 256 tiles, more than the forward itself, while the whitening GEMM is ~1 GFLOP.
- * The per-tile top-fraction mean stays on the CPU (`topTokenMeans`, shared with the CPU path).
+ * Mahalanobis distances of many rows on the GPU (kernels/whiten), for two callers: the per-token
+ * distances of the in-slide token statistic of batches the WebGPU engine embedded (batch.ts: on the
+ * H200 the worker threads, token-score-pool.ts, took 227 ms per batch of 256 tiles, more than the
+ * forward itself, while the whitening GEMM is ~1 GFLOP; the per-tile top-fraction mean stays on the
+ * CPU, `topTokenMeans`), and the in-slide Mahalanobis of region cells (region-finish.ts, engine
+ * webgpu: millions of rows a slide), which passes its own warning sink and releases its model at
+ * the end of its stage.
  *
  * Lifetime: one `WhitenedNorms` (W and μ on the device) per token model, all on one GpuContext per
  * process, opened on first use and destroyed when its last model is released. A model is released
- * when slide-token-model.ts drops it from its cache, after `GPU_IDLE_MS` without a batch (an
- * analysis that ended leaves no device behind), or by `releaseGpuTokenScorers`. Release waits for
+ * when slide-token-model.ts drops it from its cache, when region-finish.ts ends its stage, after
+ * `GPU_IDLE_MS` without a batch (an analysis that ended leaves no device behind), or by
+ * `releaseGpuTokenScorers`. Release waits for
  * the batches scoring with it. The encoder's own context is not reachable through `TileEmbedder`,
  * hence a second one: an `--engine webgpu` analysis opens two GpuContexts, and a process never
- * holds more than one for token scoring however many analyses it runs.
+ * holds more than one for token and cell scoring however many analyses it runs.
  *
  * @example const d = await gpuTokenDistances(model, tokens, 256 * 196); // null: use the CPU
  */
@@ -30,11 +34,23 @@ let shared: Shared | undefined;
 let idle: ReturnType<typeof setTimeout> | undefined;
 let warned = false;
 
+/** What a caller may set. */
+export interface GpuTokenScoreOptions {
+  /**
+   * Receives each reason the GPU is not used (unavailable, failed), as "GPU token scoring … (why)";
+   * the caller says where the rows go instead. @defaultValue one console warning per process
+   */
+  warn?: (message: string) => void;
+}
+
 /**
- * On unless LAMINA_TOKEN_SCORE_GPU=0. Measured on the H200 (2026-11-29, 1.07-Gpx slide, 8,183 tiles,
- * two runs each): 22-30 ms a batch of 256 against 163-207 ms on the worker threads, 10.9-12.7 s
- * against 13.0-13.6 s for the whole analysis. On a software adapter (lavapipe) the threads are
- * faster, so there it runs only when forced with LAMINA_TOKEN_SCORE_GPU=1 (see `open`).
+ * On unless LAMINA_TOKEN_SCORE_GPU=0 (tiles and region cells alike). Measured on the H200
+ * (2026-11-29, 1.07-Gpx slide, 8,183 tiles, two runs each): 22-30 ms a batch of 256 against
+ * 163-207 ms on the worker threads, 10.9-12.7 s against 13.0-13.6 s for the whole analysis. On a
+ * software adapter (lavapipe) the CPU is faster, for region cells even on one thread (2-core dev
+ * machine: 400,000 cells 39-55 s against 7.8-8.6 s; a 23,089-cell region analysis's score stage
+ * 2.7-3.5 s against 1.4 s), so there it runs only when forced with LAMINA_TOKEN_SCORE_GPU=1
+ * (see `open`).
  */
 export function tokenScoreOnGpu(): boolean {
   return process.env.LAMINA_TOKEN_SCORE_GPU !== '0';
@@ -50,20 +66,20 @@ let softwareAdapter: boolean | undefined;
 
 /**
  * Distances (not squared, as `mahalanobisScores`) of `count` rows of `tokens` to `model`, on the
- * GPU; null when no GPU scorer could be made or it failed (one warning per process), so the caller
- * scores on the CPU.
+ * GPU; null when no GPU scorer could be made or it failed (a warning, `options.warn`), so the caller
+ * scores on the CPU. After a failure the model's later calls return null at once.
  */
-export async function gpuTokenDistances(model: MahalanobisModel, tokens: Float32Array, count: number): Promise<Float64Array | null> {
+export async function gpuTokenDistances(model: MahalanobisModel, tokens: Float32Array, count: number, options: GpuTokenScoreOptions = {}): Promise<Float64Array | null> {
   if (idle) clearTimeout(idle);
   let h = held.get(model);
-  if (!h) held.set(model, h = scorer(open(model)));
+  if (!h) held.set(model, h = scorer(open(model, options)));
   const opened = h.acquire();
   try {
     const gpu = await opened;
     if (!gpu) return null;
     return await gpu.norms.distances(tokens, count);
   } catch (err) {
-    warnOnce(`GPU token scoring failed (${(err as Error).message})`);
+    report(options, `GPU token scoring failed (${(err as Error).message})`);
     // this model stays on the CPU (no retry per batch); its device copy goes
     if (held.get(model) === h) held.set(model, scorer(Promise.resolve(null)));
     void h.retire();
@@ -99,7 +115,7 @@ export function gpuTokenScorerState(): { models: number; contextOpen: boolean } 
   return { models: held.size, contextOpen: shared !== undefined };
 }
 
-async function open(model: MahalanobisModel): Promise<{ norms: WhitenedNorms; on: Shared } | null> {
+async function open(model: MahalanobisModel, options: GpuTokenScoreOptions): Promise<{ norms: WhitenedNorms; on: Shared } | null> {
   if (softwareAdapter && !forced()) return null;
   try {
     const [{ GpuContext }, { WhitenedNorms }] = await Promise.all([import('../../kernels/gpu/gpu-context.ts'), import('../../kernels/whiten/whiten.ts')]);
@@ -118,7 +134,7 @@ async function open(model: MahalanobisModel): Promise<{ norms: WhitenedNorms; on
       throw err;
     }
   } catch (err) {
-    warnOnce(`GPU token scoring unavailable (${(err as Error).message})`);
+    report(options, `GPU token scoring unavailable (${(err as Error).message})`);
     return null;
   }
 }
@@ -140,7 +156,9 @@ async function unuse(s: Shared): Promise<void> {
   await s.ctx.then((c) => c.destroy(), () => undefined);
 }
 
-function warnOnce(message: string): void {
+/** To the caller's sink every time (an analysis's log), else once per process to the console. */
+function report(options: GpuTokenScoreOptions, message: string): void {
+  if (options.warn) return options.warn(message);
   if (warned) return;
   warned = true;
   console.warn(`lamina: ${message}; scoring tokens on CPU worker threads`);
