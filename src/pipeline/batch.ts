@@ -9,12 +9,11 @@
  * atomically under a key derived from (analysis, start) and a retried batch overwrites, never
  * duplicates.
  */
-import { availableParallelism } from 'node:os';
 import type { RgbImage, Slide } from '../readers/types.ts';
 import type { AnalysisParams } from '../../pipelines/anomaly.ts';
 import { CorruptSlideError, LaminaError, UnprocessableError } from '../errors.ts';
 import type { PlannedTile, TilePlan } from '../tiling/tile-plan.ts';
-import { readTiles } from '../tiling/tile-reader.ts';
+import { readConcurrency, readTiles } from '../tiling/tile-reader.ts';
 import { knnScoresFast } from '../scoring/knn-fast.ts';
 import { tileMaxTokenScores } from '../scoring/token-scores.ts';
 import type { ReferenceBank } from '../scoring/bank.ts';
@@ -235,30 +234,15 @@ function takeAhead(slide: Slide, plan: TilePlan, range: TileRange): Ahead | unde
   return a;
 }
 
-/** Concurrent reads per batch: `LAMINA_READ_PARTS`, else one per 4 cores, at most 4 (libuv's default pool). */
-export function readParts(): number {
-  const env = Number(process.env.LAMINA_READ_PARTS);
-  if (process.env.LAMINA_READ_PARTS && Number.isInteger(env) && env >= 1) return Math.min(env, 16);
-  return Math.max(1, Math.min(4, Math.floor(availableParallelism() / 4)));
-}
+/** Read units decoded at once per batch (`readConcurrency`: LAMINA_READ_PARTS, else the cores up to libuv's pool). */
+export const readParts = readConcurrency;
 
 /**
- * `readTiles` of a batch's tiles as up to `parts` concurrent reads of contiguous runs, cut only where
- * the read block changes, so every block is still read once and with the same tiles: the same
- * pixels, while several regions decode at once on a many-core host (`readTiles` reads its blocks
- * one after another).
+ * A batch's tiles, `parts` read units at a time (`readTiles` decodes each stored tile the batch
+ * touches once; units are bands of stored tiles, so a many-core host decodes a dozen or more at once).
  */
-export async function readRange(slide: Slide, plan: TilePlan, tiles: readonly PlannedTile[], signal?: AbortSignal, parts = readParts()): Promise<RgbImage[]> {
-  const cuts = [0];
-  for (let k = 1; k < parts; k++) {
-    let c = Math.max(cuts[cuts.length - 1]! + 1, Math.floor((k * tiles.length) / parts));
-    while (c < tiles.length && tiles[c]!.block === tiles[c - 1]!.block) c++;
-    if (c < tiles.length) cuts.push(c);
-  }
-  if (cuts.length === 1) return readTiles(slide, plan, tiles, signal);
-  cuts.push(tiles.length);
-  const runs = await Promise.all(cuts.slice(0, -1).map((a, i) => readTiles(slide, plan, tiles.slice(a, cuts[i + 1]), signal)));
-  return runs.flat();
+export function readRange(slide: Slide, plan: TilePlan, tiles: readonly PlannedTile[], signal?: AbortSignal, parts = readParts()): Promise<RgbImage[]> {
+  return readTiles(slide, plan, tiles, signal, parts);
 }
 
 /** One stderr line per batch (LAMINA_BATCH_TIMINGS=1): where the host's time went. */

@@ -5,8 +5,8 @@
  * Grid origin is (0, 0), the origin of the file's own tile grid, so when the read stride divides the
  * stored tile size (or is a multiple of it) patches never straddle stored tiles needlessly. Tiles
  * are ordered by read block (about 1024 level pixels a side, a whole number of stored tiles where
- * possible), then row, then column: a batch of consecutive tiles reads one region per block and
- * decodes each stored tile once.
+ * possible), then row, then column: a batch of consecutive tiles covers a compact area, and the
+ * tile reader decodes each stored tile under it once.
  */
 import type { Slide, Mpp } from '../readers/types.ts';
 import { InvalidParameterError, UnprocessableError } from '../errors.ts';
@@ -25,7 +25,7 @@ export interface PlannedTile {
   height: number;
   /** Tissue fraction in 0..1 from the mask. */
   tissue: number;
-  /** Read block id (tiles of one block are read with one `readRegion`). */
+  /** Read block id: the plan's tiles are in block order (see the file comment). */
   block: number;
 }
 

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { computeTissueMask } from '../../src/tissue/tissue-mask.ts';
 import { planTiles, type TilingParams } from '../../src/tiling/tile-plan.ts';
-import { readTiles } from '../../src/tiling/tile-reader.ts';
+import { readTiles, readUnits } from '../../src/tiling/tile-reader.ts';
+import type { Slide } from '../../src/readers/types.ts';
 import { InvalidParameterError, UnprocessableError } from '../../src/errors.ts';
 import { memorySlide, tissueColour, WHITE } from '../pipeline/memory-slide.ts';
 
@@ -67,15 +68,21 @@ test('metadata a request needs, and tissue a plan needs, give clear errors', asy
   await assert.rejects(async () => planTiles(strip, await computeTissueMask(strip, { maxSide: 500 }), base), (e: unknown) => e instanceof UnprocessableError && /no tile has at least 50% tissue/.test(e.message));
 });
 
-test('tile reads: pixels equal per-tile reads, one read per block, resized when needed', async () => {
+test('tile reads: pixels equal per-tile reads, each stored tile decoded once, resized when needed', async () => {
   const slide = memorySlide({ width: 1400, height: 1000, pixel: (x, y) => [x % 256, y % 256, (x * y) % 251] });
   const mask = await computeTissueMask(memorySlide({ width: 1400, height: 1000, pixel: tissueColour }), { maxSide: 200 });
   const plan = planTiles(slide, mask, base);
-  slide.reads = 0;
-  const images = await readTiles(slide, plan, plan.tiles);
-  const blocks = new Set(plan.tiles.map((t) => t.block)).size;
-  assert.equal(slide.reads, blocks, 'one readRegion per block');
-  assert.ok(blocks < plan.tiles.length);
+  const reads = recordReads(slide);
+  const images = await readTiles(slide, plan, plan.tiles, undefined, 3);
+  // 224-px tiles over 256-px stored tiles: no stored tile lies under two reads.
+  const seen = new Map<string, number>();
+  for (const r of reads) {
+    for (let y = Math.floor(r.y / 256); y * 256 < r.y + r.h; y++) {
+      for (let x = Math.floor(r.x / 256); x * 256 < r.x + r.w; x++) seen.set(`${x},${y}`, (seen.get(`${x},${y}`) ?? 0) + 1);
+    }
+  }
+  assert.ok(reads.length > 1 && reads.length < plan.tiles.length, `${reads.length} reads for ${plan.tiles.length} tiles`);
+  assert.deepEqual([...seen.values()].filter((n) => n > 1), [], 'each stored tile read once');
   for (const [i, t] of plan.tiles.entries()) {
     const direct = await slide.readRegion(t.x, t.y, 0, 224, 224);
     assert.ok(images[i]!.data.equals(direct.data), `tile ${i} pixels`);
@@ -85,3 +92,28 @@ test('tile reads: pixels equal per-tile reads, one read per block, resized when 
   assert.equal(resized[0]!.width, 224);
   assert.equal(resized[0]!.data.length, 224 * 224 * 3);
 });
+
+test('tile reads: tiles across slab and run edges (600-px tiles over 256-px stored tiles) are filled from every unit', async () => {
+  const slide = memorySlide({ width: 3000, height: 1300, pixel: (x, y) => [x % 251, y % 241, (x + 3 * y) % 239] });
+  const mask = await computeTissueMask(memorySlide({ width: 3000, height: 1300, pixel: tissueColour }), { maxSide: 300 });
+  const plan = planTiles(slide, mask, { ...base, tileSize: 600 });
+  const units = readUnits(slide.levels[0]!, plan.tiles, plan.readStridePx, plan.readSizePx);
+  const cutInside = units.some((u) => u.tiles.some((i) => plan.tiles[i]!.x < u.x || plan.tiles[i]!.x + 600 > u.x + u.width));
+  assert.ok(cutInside, 'a run is cut inside a tile');
+  assert.ok(units.every((u) => u.height <= 256 && u.width <= 4 * 256), 'units are at most one slab by 4 stored tiles');
+  const images = await readTiles(slide, plan, plan.tiles, undefined, 4);
+  for (const [i, t] of plan.tiles.entries()) {
+    assert.ok(images[i]!.data.equals((await slide.readRegion(t.x, t.y, 0, 600, 600)).data), `tile ${i} pixels`);
+  }
+});
+
+/** Records the level-0 rectangles of `slide.readRegion` calls from now on. */
+function recordReads(slide: Slide): Array<{ x: number; y: number; w: number; h: number }> {
+  const reads: Array<{ x: number; y: number; w: number; h: number }> = [];
+  const inner = slide.readRegion.bind(slide);
+  slide.readRegion = (x, y, level, w, h, o) => {
+    reads.push({ x, y, w, h });
+    return inner(x, y, level, w, h, o);
+  };
+  return reads;
+}
