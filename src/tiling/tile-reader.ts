@@ -22,19 +22,23 @@ import type { PlannedTile, TilePlan } from './tile-plan.ts';
  */
 const UNIT_STORED_COLS = 4;
 
+/** Read units in flight by default: the best of 4 / 8 / 16 on the 16-core H200 host. */
+const MAX_READ_UNITS = 8;
+
 /** Slab height aims for at least this many rows (levels stored in thin strips are read a few strips at a time). */
 const MIN_SLAB_PX = 256;
 
 /**
- * Read units decoded at once: `LAMINA_READ_PARTS`, else one per core up to the size of libuv's
- * thread pool, where sharp decodes (sharp.concurrency() is 1 on glibc builds: one thread per decode).
- * bin/lamina.js sizes that pool to the cores; at libuv's default of 4 threads a 16-core host decoded
- * 4 units at a time.
+ * Read units decoded at once: `LAMINA_READ_PARTS`, else one per core up to 8 and up to the size of
+ * libuv's thread pool, where sharp decodes (sharp.concurrency() is 1 on glibc builds: one thread per
+ * decode). bin/lamina.js sizes that pool to the cores; at libuv's default of 4 threads a 16-core host
+ * decoded 4 units at a time. 8, not 16, on the 16-core H200 host: 115 ms a batch of 256 against 131
+ * (and 128 at 4), CPU time per tile rising 2.9 -> 4.7 ms from 8 to 16 (bench/read-h200.sh).
  */
 export function readConcurrency(): number {
   const env = Number(process.env.LAMINA_READ_PARTS);
   if (process.env.LAMINA_READ_PARTS && Number.isInteger(env) && env >= 1) return Math.min(env, 64);
-  return Math.max(1, Math.min(availableParallelism(), libuvPoolSize()));
+  return Math.max(1, Math.min(availableParallelism(), MAX_READ_UNITS, libuvPoolSize()));
 }
 
 /** Threads in libuv's pool: UV_THREADPOOL_SIZE as libuv reads it at first use (default 4, at most 1024). */
