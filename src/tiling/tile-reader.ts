@@ -67,41 +67,24 @@ export async function readTiles(slide: Slide, plan: TilePlan, tiles: readonly Pl
   const units = readUnits(slide.levels[plan.levelIndex]!, tiles, step, read);
   // Every byte is written: a tile's rows are split among slabs, its columns among the runs of each slab.
   const patches = tiles.map(() => Buffer.allocUnsafe(read * read * 3));
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    // stop handing out units once one has failed: the read is lost
-    while (next < units.length && !failed) {
-      if (signal?.aborted) throw new CancelledError('tile reading cancelled');
-      const unit = units[next++]!;
-      try {
-        const region = await slide.readRegion(
-          Math.round(unit.x * plan.levelDownsample),
-          Math.round(unit.y * plan.levelDownsample),
-          plan.levelIndex,
-          unit.width,
-          unit.height,
-          // a pass over the plan meets each stored tile about once: keeping them would only hold memory
-          { signal, cache: false },
-        );
-        for (const i of unit.tiles) copyOverlap(region, unit, tiles[i]!.col * step, tiles[i]!.row * step, read, patches[i]!);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, units.length)) }, worker));
+  await eachLimited(units.length, concurrency, async (u) => {
+    if (signal?.aborted) throw new CancelledError('tile reading cancelled');
+    const unit = units[u]!;
+    const region = await slide.readRegion(
+      Math.round(unit.x * plan.levelDownsample),
+      Math.round(unit.y * plan.levelDownsample),
+      plan.levelIndex,
+      unit.width,
+      unit.height,
+      // a pass over the plan meets each stored tile about once: keeping them would only hold memory
+      { signal, cache: false },
+    );
+    for (const i of unit.tiles) copyOverlap(region, unit, tiles[i]!.col * step, tiles[i]!.row * step, read, patches[i]!);
+  });
   const out = patches.map((data): RgbImage => ({ width: read, height: read, data }));
   if (read === plan.tileSizePx) return out;
   const resized: RgbImage[] = new Array(out.length);
-  let k = 0;
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, out.length)) }, async () => {
-    while (k < out.length) {
-      const i = k++;
-      resized[i] = await resizePatch(out[i]!, plan.tileSizePx);
-    }
-  }));
+  await eachLimited(out.length, concurrency, async (i) => { resized[i] = await resizePatch(out[i]!, plan.tileSizePx); });
   return resized;
 }
 
@@ -171,6 +154,23 @@ function copyOverlap(region: RgbImage, unit: ReadUnit, tx: number, ty: number, s
     const from = ((y - unit.y) * region.width + (x0 - unit.x)) * 3;
     region.data.copy(patch, ((y - ty) * size + (x0 - tx)) * 3, from, from + bytes);
   }
+}
+
+/** Runs `task(i)` for every i below `count`, `limit` at a time; once one fails no new one starts (the call's result is lost). */
+async function eachLimited(count: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (next < count && !failed) {
+      try {
+        await task(next++);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, count)) }, worker));
 }
 
 async function resizePatch(patch: RgbImage, size: number): Promise<RgbImage> {
