@@ -10,6 +10,7 @@ objective. The result belongs in the model card beside the self-supervised figur
 """
 import argparse
 import json
+import math
 import os
 import time
 
@@ -60,7 +61,7 @@ def main():
     while time.time() - t0 < args.budget_s:
         frac = min(1.0, (time.time() - t0) / args.budget_s)
         for grp in opt.param_groups:  # linear warm-up over 5 % of the budget, then cosine
-            grp["lr"] = args.lr * min(frac / 0.05, 0.5 * (1 + torch.cos(torch.tensor(frac * 3.14159)).item()))
+            grp["lr"] = args.lr * min(frac / 0.05, 0.5 * (1 + math.cos(math.pi * frac)))
         idx = torch.randint(0, src.shape[0], (args.batch,), generator=g, device=device)
         x = augment.view(src[idx].float() / 255.0, 224, (0.35, 1.0), g, 0.5, args.colour, 1 / 3)
         with amp:
